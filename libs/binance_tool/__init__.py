@@ -1,0 +1,1 @@
+"""Shared libraries of binance-tool: pure domain code, event models and adapters."""

@@ -1,0 +1,1 @@
+"""Message bus: topology, publisher, consumers (aio-pika / RabbitMQ quorum queues) and an in-memory fake."""

@@ -1,0 +1,26 @@
+"""Event and command models (pydantic v2, frozen, strict, versioned) and their routing."""
+
+from binance_tool.events.common import Direction, Market
+from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Outcome, Edge70Parameters, Edge70Signal
+from binance_tool.events.envelope import Envelope, deterministic_id
+from binance_tool.events.market import CandleClosed
+from binance_tool.events.notifications import SendUserMessage, Severity
+from binance_tool.events.registry import ALL_TYPES, REGISTRY, MalformedMessage, decode
+
+__all__ = [
+    "ALL_TYPES",
+    "REGISTRY",
+    "CandleClosed",
+    "Direction",
+    "Edge70CandleEvaluated",
+    "Edge70Outcome",
+    "Edge70Parameters",
+    "Edge70Signal",
+    "Envelope",
+    "MalformedMessage",
+    "Market",
+    "SendUserMessage",
+    "Severity",
+    "decode",
+    "deterministic_id",
+]
