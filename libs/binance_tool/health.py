@@ -28,7 +28,7 @@ class Health:
 
 
 class HealthServer:
-    def __init__(self, health: Health, host: str = "0.0.0.0", port: int = 0) -> None:  # noqa: S104 (pod port)
+    def __init__(self, health: Health, host: str = "0.0.0.0", port: int = 0) -> None:
         self.health = health
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import ClassVar, Literal
 
@@ -38,5 +39,5 @@ class CandleClosed(Envelope):
     source: Literal["websocket", "rest-backfill"] = "websocket"
 
     @staticmethod
-    def id_for(exchange: str, symbol: str, interval: str, open_time_ms: int) -> str:
-        return str(deterministic_id("CandleClosed", exchange, symbol, interval, open_time_ms))
+    def id_for(exchange: str, symbol: str, interval: str, open_time_ms: int) -> uuid.UUID:
+        return deterministic_id("CandleClosed", exchange, symbol, interval, open_time_ms)

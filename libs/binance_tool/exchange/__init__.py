@@ -1,0 +1,1 @@
+"""Exchange ports (Protocols) and adapters: python-binance against Binance, its spot testnet or the simulator."""

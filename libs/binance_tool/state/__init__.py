@@ -1,0 +1,1 @@
+"""State stores (Redis adapters with in-memory fakes behind the same Protocols)."""

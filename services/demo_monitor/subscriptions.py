@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from binance_tool.bus.api import Binding, Subscription
+from binance_tool.events import CandleClosed, Edge70CandleEvaluated, Edge70Signal, SendUserMessage
+
+DEMO_MONITOR = Subscription(
+    queue="demo-monitor.all",
+    bindings=(
+        Binding(CandleClosed.EXCHANGE, "#"),
+        Binding(Edge70Signal.EXCHANGE, "#"),
+        Binding(SendUserMessage.EXCHANGE, "#"),
+    ),
+    accepts=(CandleClosed, Edge70CandleEvaluated, Edge70Signal, SendUserMessage),
+    description="the local demo's live progress view (everything); deleted one minute after the demo stops",
+    prefetch=500,
+    extra_arguments={"x-expires": 60_000},
+)

@@ -1,0 +1,104 @@
+"""Composition root: `build_app(settings)` wires the candle store, clock, exchange info, faults and stream hub
+into a FastAPI app (REST under /api/v3, streams under /ws and /stream, control under /sim)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.exchange_simulator.clock import SimClock
+from services.exchange_simulator.control import build_control_router
+from services.exchange_simulator.data import CandleStore
+from services.exchange_simulator.exchange_info import ExchangeInfo
+from services.exchange_simulator.faults import Faults
+from services.exchange_simulator.hub import StreamHub
+from services.exchange_simulator.rest import (
+    BinanceError,
+    WeightCounter,
+    api_middleware,
+    build_router,
+    error_response,
+    json_response,
+)
+from services.exchange_simulator.settings import SimulatorSettings
+from services.exchange_simulator.state import SimState
+from services.exchange_simulator.streams import build_ws_router
+
+
+def build_state(settings: SimulatorSettings, clock: SimClock | None = None) -> SimState:
+    """Load the data (daily candles validated now, hourly lazily) and build the components."""
+    store = CandleStore(settings.sim_data_dir, settings.sim_symbols or None)
+    store.load_daily()
+    info = ExchangeInfo.load(
+        settings.sim_data_dir,
+        store.symbols,
+        {s: store.series(s, "1d") for s in store.symbols},
+        settings.sim_exchange_info_all,
+    )
+    clock = clock or SimClock(settings.sim_start, settings.sim_speed, settings.sim_end)
+    faults = Faults(
+        ws_drop_every=settings.sim_fault_ws_drop_every,
+        delay_ms=settings.sim_fault_delay_ms,
+        http_429_every=settings.sim_fault_http_429_every,
+        retry_after_s=settings.sim_fault_retry_after_s,
+    )
+    return SimState(
+        settings=settings,
+        clock=clock,
+        store=store,
+        exchange_info=info,
+        faults=faults,
+        weight=WeightCounter(),
+        hub=StreamHub(store, clock, settings.sim_ws_queue_size),
+        log=structlog.get_logger("exchange_simulator"),
+    )
+
+
+def build_app(settings: SimulatorSettings, *, clock: SimClock | None = None) -> FastAPI:
+    state = build_state(settings, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.clock.restart_real_time()
+        state.hub.cursor = state.clock.now_ms()
+        task = asyncio.create_task(state.hub.run(), name="sim-clock")
+        state.log.info(
+            "simulator_started",
+            sim_time=state.clock.now_ms(),
+            speed=state.clock.speed,
+            symbols=len(state.store.symbols),
+            synthesized=state.exchange_info.synthesized,
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            state.log.info("simulator_stopped", sim_time=state.clock.now_ms())
+
+    app = FastAPI(title="binance-tool exchange simulator", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.sim = state
+    app.include_router(build_router(state))
+    app.include_router(build_ws_router(state))
+    app.include_router(build_control_router(state))
+
+    @app.exception_handler(BinanceError)
+    async def binance_error(_request: Request, err: BinanceError) -> Response:
+        return error_response(err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 404:  # Binance: 404 with an empty body for unknown paths
+            return Response(status_code=404)
+        return json_response({"code": -1000, "msg": str(err.detail)}, status=err.status_code)
+
+    middleware: Callable[..., object] = api_middleware(state)
+    app.middleware("http")(middleware)
+    return app

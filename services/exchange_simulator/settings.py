@@ -1,0 +1,100 @@
+"""Settings of the exchange simulator (env / `.env`, no prefix).  Load them with `load_settings(SimulatorSettings)`:
+a bad value makes the service refuse to start with a message naming the variable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from binance_tool.config.settings import COMMON
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+
+def parse_time_ms(value: object) -> int:
+    """An ISO date / datetime (UTC unless it carries an offset) or epoch milliseconds -> epoch milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO date or epoch milliseconds")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected an ISO date (2019-01-01) or epoch milliseconds, got {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+class SimulatorSettings(BaseSettings):
+    model_config = COMMON
+
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(default=9400, ge=0, le=65535, description="0 = any free port")
+    sim_data_dir: Path = Field(
+        default=Path("../shared/data/binance-spot"), description="1d/<SYMBOL>.csv, 1h/<SYMBOL>.csv.gz, exchange info"
+    )
+    sim_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma list; empty = every symbol with data"
+    )
+    sim_start: int = Field(default=parse_time_ms("2019-01-01"), description="ISO date or epoch ms")
+    sim_speed: float = Field(default=86_400.0, ge=0, description="simulated seconds per real second; 0 = paused")
+    sim_end: int | None = Field(default=None, description="optional: the clock stops there")
+    sim_exchange_info_all: bool = False
+    sim_ws_queue_size: int = Field(default=10_000, ge=1, description="messages buffered per websocket connection")
+    sim_fault_ws_drop_every: int = Field(default=0, ge=0)
+    sim_fault_delay_ms: int = Field(default=0, ge=0)
+    sim_fault_http_429_every: int = Field(default=0, ge=0)
+    sim_fault_retry_after_s: int = Field(default=1, ge=0)
+
+    @field_validator("sim_data_dir")
+    @classmethod
+    def _data_dir_exists(cls, v: Path) -> Path:
+        resolved = v.expanduser().resolve()
+        if not (resolved / "1d").is_dir():
+            raise ValueError(f"{resolved} has no 1d/ directory of daily candles")
+        return resolved
+
+    @field_validator("sim_symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s.strip().upper() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("sim_symbols")
+    @classmethod
+    def _symbols_have_data(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        data_dir = info.data.get("sim_data_dir")
+        if data_dir is None:
+            return v
+        missing = [s for s in v if not (data_dir / "1d" / f"{s}.csv").is_file()]
+        if missing:
+            raise ValueError(f"no candle data for {', '.join(missing)} in {data_dir}")
+        return v
+
+    @field_validator("sim_start", mode="before")
+    @classmethod
+    def _parse_start(cls, v: object) -> int:
+        return parse_time_ms(v)
+
+    @field_validator("sim_end", mode="before")
+    @classmethod
+    def _parse_end(cls, v: object) -> int | None:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        return parse_time_ms(v)
+
+    @field_validator("sim_end")
+    @classmethod
+    def _end_after_start(cls, v: int | None, info: ValidationInfo) -> int | None:
+        start = info.data.get("sim_start")
+        if v is not None and start is not None and v <= start:
+            raise ValueError("must be after SIM_START")
+        return v

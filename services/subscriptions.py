@@ -1,0 +1,10 @@
+"""Every consuming service's subscriptions, in one place: the generated bus reference reads this list."""
+
+from __future__ import annotations
+
+from binance_tool.bus.api import Subscription
+
+from services.demo_monitor.subscriptions import DEMO_MONITOR
+from services.edge70_signals.subscriptions import edge70_candles
+
+ALL_SUBSCRIPTIONS: tuple[Subscription, ...] = (edge70_candles("1d"), DEMO_MONITOR)
