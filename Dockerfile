@@ -3,7 +3,7 @@
 # The service is chosen by the container command; see docker-compose.yml and k8/charts/binance-tool.
 #
 #   docker build -t binance-tool .                 # runtime image (default, last stage)
-#   docker build --target test -t binance-tool:test .   # + dev extras, source tree, make: runs `make test`
+#   docker build --target test -t binance-tool:test .  # dev extras + source tree: runs `make test`
 #
 # No secret is baked in: configuration comes from the environment at run time (.env is in .dockerignore).
 
@@ -34,22 +34,29 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
  && pip install /wheels/binance_tool-*.whl
 
 # ---------------------------------------------------------------------------------------------------------
-# Test image: the runtime venv plus the `dev` extras, the whole source tree and the tools the deploy checks
-# use (make, Debian's docker-compose v1 for `config`, shellcheck). docker-compose.yml's `tests` service uses it.
+# Test image for `make test`: the project installed editable with its `dev` extras into /app/.venv (where the
+# Makefile's scripts/setup.sh expects it, stamped so that setup is a no-op), the whole source tree, and the tools
+# the test command uses: make, Debian's docker-compose v1 and shellcheck (deploy checks), socat (docker-compose.yml's
+# `tests` service forwards 127.0.0.1:5672/6379 to the rabbitmq/redis services, where scripts/ensure-infra.sh looks).
 FROM base AS test
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Debian package versions are not pinned: the slim base image moves with bookworm point releases and pinned
 # versions disappear from the archive; the base image tag is the pin.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends make docker-compose shellcheck \
+ && apt-get install -y --no-install-recommends make docker-compose shellcheck socat \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
+RUN chown app:app /app
+USER 10001:10001
+ENV VIRTUAL_ENV=/app/.venv \
+    PATH=/app/.venv/bin:$PATH
 COPY --chown=app:app . .
 # Versions of the dev extras are constrained in pyproject.toml, not here.
 # hadolint ignore=DL3013
-RUN pip install ".[dev]"
-USER 10001:10001
+RUN python -m venv .venv \
+ && .venv/bin/pip install -e ".[dev]" \
+ && touch ".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 CMD ["make", "test"]
 
 # ---------------------------------------------------------------------------------------------------------

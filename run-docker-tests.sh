@@ -39,6 +39,20 @@ trap 'exit 143' TERM
 compose build tests
 compose up -d rabbitmq redis
 
+# The vhosts and feature flags scripts/ensure-infra.sh sets up on a local broker (bt-test for the tests).
+echo "run-docker-tests: waiting for RabbitMQ" >&2
+for _ in $(seq 1 60); do
+  compose exec -T rabbitmq rabbitmqctl -q await_startup >/dev/null 2>&1 && break
+  sleep 2
+done
+rmq() { compose exec -T rabbitmq rabbitmqctl -q "$@" >/dev/null; }
+rmq await_startup || die "RabbitMQ did not start"
+rmq enable_feature_flag all || true
+for vhost in bt-test bt-demo; do
+  rmq add_vhost "$vhost" 2>/dev/null || true
+  rmq set_permissions -p "$vhost" "${RABBITMQ_USER:-guest}" ".*" ".*" ".*"
+done
+
 run_flags=(--rm)
 [[ -t 0 && -t 1 ]] || run_flags+=(-T)
 

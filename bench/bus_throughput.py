@@ -26,14 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import structlog  # noqa: E402
-from _common import median, print_table, write_result  # noqa: E402
-
-from binance_tool.bus.amqp import AmqpBus  # noqa: E402
-from binance_tool.bus.api import Binding, Delivery, Subscription  # noqa: E402
-from binance_tool.config.settings import BusSettings, RedisSettings  # noqa: E402
-from binance_tool.events import CandleClosed, Envelope, Market  # noqa: E402
-from binance_tool.state.idempotency import RedisIdempotencyStore  # noqa: E402
+import structlog
+from _common import median, print_table, write_result
+from binance_tool.bus.amqp import AmqpBus
+from binance_tool.bus.api import Binding, Delivery, Subscription
+from binance_tool.config.settings import BusSettings, RedisSettings
+from binance_tool.events import CandleClosed, Envelope, Market
+from binance_tool.state.idempotency import RedisIdempotencyStore
 
 MARKET = Market.spot("BTC", "USDT")
 
@@ -42,10 +41,21 @@ def candles(n: int, interval: str) -> list[Envelope]:
     corr = uuid.uuid4()
     return [
         CandleClosed(
-            event_id=uuid.uuid4(), correlation_id=corr, ts_event_ms=i, ts_init_ms=i, market=MARKET,
-            interval=interval, open_time_ms=i * 60_000, close_time_ms=i * 60_000 + 59_999,
-            open=Decimal("64000.10"), high=Decimal("64100.55"), low=Decimal("63900.01"), close=Decimal("64050.00"),
-            volume=Decimal("12.3456"), quote_volume=Decimal("790000.12"), trades=1234,
+            event_id=uuid.uuid4(),
+            correlation_id=corr,
+            ts_event_ms=i,
+            ts_init_ms=i,
+            market=MARKET,
+            interval=interval,
+            open_time_ms=i * 60_000,
+            close_time_ms=i * 60_000 + 59_999,
+            open=Decimal("64000.10"),
+            high=Decimal("64100.55"),
+            low=Decimal("63900.01"),
+            close=Decimal("64050.00"),
+            volume=Decimal("12.3456"),
+            quote_volume=Decimal("790000.12"),
+            trades=1234,
         )
         for i in range(n)
     ]
@@ -67,8 +77,10 @@ async def one_run(bus: AmqpBus, n: int, baseline_n: int, prefetch: int) -> dict[
     tag = uuid.uuid4().hex[:10]
     interval = f"bench{tag}"  # unique routing key: only this run's queue gets these events
     sub = Subscription(
-        queue=f"bench.bus-throughput.{tag}", bindings=(Binding("bt.market-data", f"candle.closed.{interval}.#"),),
-        accepts=(CandleClosed,), prefetch=prefetch,
+        queue=f"bench.bus-throughput.{tag}",
+        bindings=(Binding("bt.market-data", f"candle.closed.{interval}.#"),),
+        accepts=(CandleClosed,),
+        prefetch=prefetch,
     )
     await bus.declare([sub])
     out: dict[str, float] = {}
@@ -136,8 +148,13 @@ async def main() -> None:
     print_table(
         ["scenario", "events/s (median)", "min", "max", "≥ 10k/s"],
         [
-            [labels[k], medians[k], min(r[k] for r in runs), max(r[k] for r in runs),
-             "-" if k == "publish_await_each" else ("yes" if medians[k] >= 10_000 else "NO")]
+            [
+                labels[k],
+                medians[k],
+                min(r[k] for r in runs),
+                max(r[k] for r in runs),
+                "-" if k == "publish_await_each" else ("yes" if medians[k] >= 10_000 else "NO"),
+            ]
             for k in labels
         ],
     )

@@ -5,6 +5,7 @@ Used by `binance-tool demo` and by the end-to-end tests, so both run exactly the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -72,20 +73,16 @@ class LocalCluster:
             p.wait(timeout=10)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        for p in self.procs.values():
+        """SIGTERM in reverse start order (consumers before the exchange they read), SIGKILL after the timeout."""
+        for p in reversed(list(self.procs.values())):
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout_s
-        for p in self.procs.values():
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                p.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+                try:
+                    p.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(timeout=5)
 
     def wait_http(self, url: str, timeout_s: float = 60.0, name: str = "") -> None:
         deadline = time.monotonic() + timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 from pathlib import Path
 
@@ -20,6 +21,18 @@ from services.demo_monitor.monitor import Monitor
 from services.demo_monitor.subscriptions import DEMO_MONITOR
 
 console = Console()
+
+
+def _log_to_file(path: Path) -> None:
+    """The terminal shows the live view; this process's own logs go to a file."""
+    import structlog
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer(default=str)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.WriteLoggerFactory(file=path.open("a")),  # noqa: SIM115
+    )
 DEMO_AMQP = "amqp://guest:guest@127.0.0.1:5672/bt-demo"
 DEMO_REDIS = "redis://127.0.0.1:6379/1"
 
@@ -44,6 +57,8 @@ def demo(
 
 
 async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(log_dir / "demo-monitor.log")
     console.print("[bold]resetting demo state[/bold] (Redis database and demo queues)")
     await reset_bus_and_state(cfg.amqp_url, cfg.redis_url)
     specs, sim_url = cluster_specs(cfg)

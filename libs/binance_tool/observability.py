@@ -50,7 +50,7 @@ def configure_logging(service: str, settings: ObservabilitySettings | None = Non
         redact_secrets,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(default=str)
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -46,6 +46,7 @@ class CandleIngestionService:
         self.stats = IngestionStats()
         self.log = structlog.get_logger().bind(replica=replica)
         self._locks = {(i, s): asyncio.Lock() for i in self._intervals for s in self._markets}
+        self._started_ms: dict[str, int] = {}  # per interval: exchange time of this replica's first catch-up
 
     async def run(self, stop: asyncio.Event) -> None:
         queue: asyncio.Queue[tuple[str, StreamItem]] = asyncio.Queue()
@@ -107,9 +108,16 @@ class CandleIngestionService:
     async def catch_up(self, interval: str) -> None:
         """Publish every closed candle after each market's cursor (first start: just set the cursor)."""
         step = interval_ms(interval)
+        first = interval not in self._started_ms
+        if first:
+            self._started_ms[interval] = await self._md.server_time_ms()
         for symbol in self._markets:
             async with self._locks[(interval, symbol)]:
                 cursor = await self._cursors.get(interval, symbol)
+                if cursor is None and not first:
+                    # A market with no candle yet when we started (e.g. a new listing): publish all it has had since.
+                    await self._backfill(interval, symbol, self._started_ms[interval] - step, None)
+                    continue
                 if cursor is None:
                     latest = await self._md.recent_closed_klines(symbol, interval, 1)
                     if latest:

@@ -47,7 +47,7 @@ class Monitor:
 
     def render(self, status: dict[str, object], processes: dict[str, str]) -> Group:
         head = Table.grid(padding=(0, 2))
-        sim_ms = status.get("sim_time_ms") or status.get("now_ms") or 0
+        sim_ms = status.get("simTime") or 0
         head.add_row(
             f"[bold]simulated time[/bold] {_day(int(sim_ms)) if sim_ms else '-'}",  # type: ignore[call-overload]
             f"[bold]candles ingested[/bold] {self.candles} "

@@ -31,9 +31,12 @@ from services.exchange_simulator.state import SimState
 from services.exchange_simulator.streams import build_ws_router
 
 
-def build_state(settings: SimulatorSettings, clock: SimClock | None = None) -> SimState:
+def build_state(
+    settings: SimulatorSettings, clock: SimClock | None = None, store: CandleStore | None = None
+) -> SimState:
     """Load the data (daily candles validated now, hourly lazily) and build the components."""
-    store = CandleStore(settings.sim_data_dir, settings.sim_symbols or None)
+    if store is None:
+        store = CandleStore(settings.sim_data_dir, settings.sim_symbols or None)
     store.load_daily()
     info = ExchangeInfo.load(
         settings.sim_data_dir,
@@ -60,14 +63,23 @@ def build_state(settings: SimulatorSettings, clock: SimClock | None = None) -> S
     )
 
 
-def build_app(settings: SimulatorSettings, *, clock: SimClock | None = None) -> FastAPI:
-    state = build_state(settings, clock)
+def build_app(
+    settings: SimulatorSettings, *, clock: SimClock | None = None, store: CandleStore | None = None
+) -> FastAPI:
+    """The simulator app.  `clock` and `store` may be injected (tests share one loaded store between apps)."""
+    state = build_state(settings, clock, store)
+
+    async def preload_hourly() -> None:
+        for symbol in state.store.symbols:
+            await asyncio.to_thread(state.store.series, symbol, "1h")
+        state.log.info("hourly_candles_preloaded", symbols=len(state.store.symbols))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.clock.restart_real_time()
         state.hub.cursor = state.clock.now_ms()
         task = asyncio.create_task(state.hub.run(), name="sim-clock")
+        preload = asyncio.create_task(preload_hourly()) if settings.sim_preload_hourly else None
         state.log.info(
             "simulator_started",
             sim_time=state.clock.now_ms(),
@@ -78,9 +90,11 @@ def build_app(settings: SimulatorSettings, *, clock: SimClock | None = None) -> 
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (task, preload):
+                if t is not None:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
             state.log.info("simulator_stopped", sim_time=state.clock.now_ms())
 
     app = FastAPI(title="binance-tool exchange simulator", lifespan=lifespan, docs_url=None, redoc_url=None)

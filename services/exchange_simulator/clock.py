@@ -77,8 +77,9 @@ class SimClock:
         self._anchor_real = self._monotonic()
 
     def restart_real_time(self) -> None:
-        """Re-anchor the real-time origin at this instant (called when the server starts serving)."""
-        self._rebase(self._raw_now())
+        """Real time starts counting now (called when the server starts serving): the simulated time does not move
+        between construction and start-up."""
+        self._anchor_real = self._monotonic()
 
     def pause(self) -> None:
         if not self._paused:

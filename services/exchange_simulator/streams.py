@@ -24,6 +24,8 @@ MAX_STREAMS = 1024
 ID_RE = re.compile(r"^[A-Za-z0-9]{1,36}$")
 METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
 DROP_CODE = 1011  # a simulated abrupt drop (the client sees ConnectionClosedError, like a lost connection)
+DROP_GRACE_S = 0.1  # let the client read the last message before the drop (python-binance discards what is
+# buffered once it sees the socket closed)
 SLOW_CODE = 1008  # policy violation: the client did not keep up
 
 
@@ -143,6 +145,7 @@ def build_ws_router(state: SimState) -> APIRouter:
                 conn.sent += 1
                 if state.faults.should_drop(conn.sent):
                     log.info("fault_ws_drop", connection=conn.id, sent=conn.sent)
+                    await asyncio.sleep(DROP_GRACE_S)
                     await websocket.close(code=DROP_CODE, reason="simulated drop")
                     return
         except (WebSocketDisconnect, RuntimeError, OSError):

@@ -136,8 +136,14 @@ def test_compose_tests_service(compose: dict[str, Any]) -> None:
     assert tests["build"]["target"] == "test"
     assert tests.get("profiles") == ["test"], "the tests service must not start with a plain `up`"
     assert tests["command"] == ["make", "test"]
-    assert "@rabbitmq:5672" in tests["environment"]["AMQP_URL"]
-    assert tests["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+    env = tests["environment"]
+    assert env["TEST_AMQP_URL"].endswith("@rabbitmq:5672/bt-test")
+    assert env["TEST_REDIS_URL"].startswith("redis://redis:6379/")
+    assert env["SHARED_DATA_DIR"] == "/data/binance-spot"
+    # scripts/ensure-infra.sh (run by `make test`) looks for the infrastructure on loopback.
+    script = " ".join(tests["entrypoint"])
+    for target in ("127.0.0.1,fork,reuseaddr TCP:rabbitmq:5672", "127.0.0.1,fork,reuseaddr TCP:redis:6379"):
+        assert target in script
 
 
 # --------------------------------------------------------------------------------------------- Dockerfile
@@ -155,7 +161,7 @@ def test_dockerfile_shape() -> None:
     assert {"build", "test", "runtime"} <= set(stages)
     assert "python:3.11-slim" in text
     assert "PYTHONUNBUFFERED=1" in text
-    assert re.search(r'pip install\s+"?\.\[dev\]', text), "the test stage installs .[dev]"
+    assert re.search(r'pip install\s+(-e\s+)?"?\.\[dev\]', text), "the test stage installs .[dev]"
     users = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
     assert users and all(not u.startswith(("root", "0")) for u in users)
     assert not re.search(r"(?i)(api_key|api_secret|password|sentry_dsn)\s*=", text), "no secrets in the image"

@@ -23,7 +23,7 @@ from aiormq import spec
 from aiormq.exceptions import AMQPConnectionError, ChannelClosed, ChannelInvalidStateError, DeliveryError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from binance_tool.bus import topology
+from binance_tool.bus import _batch_publish, topology
 from binance_tool.bus.api import Handler, Subscription
 from binance_tool.bus.consumer import AmqpConsumer
 from binance_tool.bus.errors import NotConnected, PublishFailed
@@ -31,7 +31,8 @@ from binance_tool.config.settings import BusSettings
 from binance_tool.events import Envelope
 from binance_tool.state.idempotency import IdempotencyStore
 
-_PUBLISH_WINDOW = 5000  # publishes in flight at once in publish_many
+_BATCH = 200  # publishes written to the socket at once by publish_many
+_WINDOW = 2000  # publishes awaiting their confirm at once (aiormq scans all pending on each multi-ack)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -81,7 +82,7 @@ class AmqpBus:
             client_properties={"connection_name": self._service},
         )
         self._connection.reconnect_callbacks.add(self._on_reconnect)
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)  # type: ignore[assignment]
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._log.info("bus connected")
 
     def _on_reconnect(self, *_: Any) -> None:
@@ -109,17 +110,13 @@ class AmqpBus:
         try:
             exchanges: dict[str, AbstractExchange] = {}
             for name in (*topology.exchange_names(), topology.DEAD_LETTER_EXCHANGE):
-                exchanges[name] = await channel.declare_exchange(
-                    name, aio_pika.ExchangeType.TOPIC, durable=True
-                )
+                exchanges[name] = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
             dlq = await channel.declare_queue(
                 topology.DEAD_LETTER_QUEUE, durable=True, arguments=topology.dead_letter_queue_arguments()
             )
             await dlq.bind(exchanges[topology.DEAD_LETTER_EXCHANGE], "#")
             for sub in subscriptions:
-                queue = await channel.declare_queue(
-                    sub.queue, durable=True, arguments=topology.queue_arguments(sub)
-                )
+                queue = await channel.declare_queue(sub.queue, durable=True, arguments=topology.queue_arguments(sub))
                 for binding in sub.bindings:
                     await queue.bind(exchanges[binding.exchange], binding.routing_key)
         finally:
@@ -139,9 +136,7 @@ class AmqpBus:
             headers={topology.HEADER_VERSION: event.version},  # type: ignore[attr-defined]
         )
 
-    async def _send(
-        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties
-    ) -> None:
+    async def _send(self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties) -> None:
         """Publish and await the confirm; retry transient failures with backoff until the deadline."""
         try:
             await self._send_once(exchange, routing_key, body, properties)
@@ -164,14 +159,10 @@ class AmqpBus:
                 f"publish to {exchange!r} ({routing_key}) not confirmed within {self._publish_deadline_s}s: {exc!r}"
             ) from exc
 
-    async def _send_once(
-        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties
-    ) -> None:
-        if self._publish_channel is None:
-            raise NotConnected("AmqpBus is not connected: call `await bus.connect()` first")
+    async def _send_once(self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties) -> None:
         # aiormq directly (not aio_pika.Exchange.publish): `wait=False` does not hold the channel lock until the
         # frame hits the socket, so confirms pipeline and throughput is ~5x higher.  The confirm is still awaited.
-        channel = await self._publish_channel.get_underlay_channel()
+        channel = await self._underlay()
         await channel.basic_publish(
             body,
             exchange=exchange,
@@ -199,14 +190,34 @@ class AmqpBus:
         await self._send(exchange, routing_key, body, properties)
 
     async def publish_many(self, events: Sequence[Envelope]) -> None:
-        failures: list[BaseException] = []
-        for start in range(0, len(events), _PUBLISH_WINDOW):
-            chunk = events[start : start + _PUBLISH_WINDOW]
-            results = await asyncio.gather(
-                *(self._send(e.EXCHANGE, e.routing_key(), e.to_json(), self._properties(e)) for e in chunk),
-                return_exceptions=True,
-            )
-            failures += [r for r in results if isinstance(r, BaseException)]
+        """Confirms pipelined: batches of `_BATCH` written at once, up to `_WINDOW` messages awaiting confirms.
+
+        Any message whose confirm fails or times out is re-sent through `publish`'s retry path; raises
+        `PublishFailed` if some are still not confirmed by the deadline.
+        """
+        items = [(e.EXCHANGE, e.routing_key(), e.to_json(), self._properties(e)) for e in events]
+        retry: list[_batch_publish.Item] = []
+        in_flight: list[tuple[Sequence[_batch_publish.Item], list[asyncio.Future[Any]]]] = []
+        for start in range(0, len(items), _BATCH):
+            batch = items[start : start + _BATCH]
+            try:
+                channel = await self._underlay()
+                if not _batch_publish.supported(channel):
+                    retry.extend(batch)
+                    continue
+                in_flight.append((batch, await _batch_publish.write_batch(channel, batch)))
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise PublishFailed(f"publish_many failed: {exc!r}") from exc
+                retry.extend(batch)
+            while sum(len(f) for _, f in in_flight) > _WINDOW:
+                retry.extend(await self._await_confirms(*in_flight.pop(0)))
+        for sent, futures in in_flight:
+            retry.extend(await self._await_confirms(sent, futures))
+        if not retry:
+            return
+        results = await asyncio.gather(*(self._send(*item) for item in retry), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise PublishFailed(
                 f"{len(failures)} of {len(events)} publishes not confirmed; first: {failures[0]}",
@@ -214,12 +225,35 @@ class AmqpBus:
                 total=len(events),
             ) from failures[0]
 
+    async def _await_confirms(
+        self, batch: Sequence[_batch_publish.Item], futures: list[asyncio.Future[Any]]
+    ) -> list[_batch_publish.Item]:
+        """Wait for a batch's confirms; return the items to send again (nacked, failed or timed out)."""
+        if not futures:
+            return []
+        done, pending = await asyncio.wait(futures, timeout=self._confirm_timeout_s)
+        for future in pending:
+            future.cancel()
+        failed = [item for item, f in zip(batch, futures, strict=True) if f in pending or f.exception()]
+        errors = [f.exception() for f in futures if f in done and f.exception() is not None]
+        if errors and not all(_is_transient(e) for e in errors if e is not None):
+            first = next(e for e in errors if e is not None and not _is_transient(e))
+            raise PublishFailed(
+                f"{len(failed)} of {len(batch)} publishes failed: {first!r}", failed=len(failed), total=len(batch)
+            ) from first
+        if failed:
+            self._log.warning("publishes not confirmed, re-sending", count=len(failed), timed_out=len(pending))
+        return failed
+
+    async def _underlay(self) -> Any:
+        if self._publish_channel is None:
+            raise NotConnected("AmqpBus is not connected: call `await bus.connect()` first")
+        return await self._publish_channel.get_underlay_channel()
+
     # -- consuming ---------------------------------------------------------------------------------------
     async def consume(self, subscription: Subscription, handler: Handler) -> AmqpConsumer:
         if subscription.dedup and self._store is None:
-            raise ValueError(
-                f"subscription {subscription.queue!r} has dedup=True but AmqpBus got no IdempotencyStore"
-            )
+            raise ValueError(f"subscription {subscription.queue!r} has dedup=True but AmqpBus got no IdempotencyStore")
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=subscription.prefetch)
         queue = await channel.declare_queue(

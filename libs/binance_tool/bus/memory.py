@@ -182,8 +182,9 @@ class InMemoryBus:
         except Exception as exc:
             if sub.dedup:
                 await self._store.release_many(sub.queue, [event_id])
-            self._log.error("handler failed; message requeued", queue=sub.queue, event_id=event_id,
-                            error=repr(exc), exc_info=exc)
+            self._log.error(
+                "handler failed; message requeued", queue=sub.queue, event_id=event_id, error=repr(exc), exc_info=exc
+            )
             message.delivery_count += 1
             if message.delivery_count > sub.delivery_limit:
                 self._dead_letter(queue, message, "delivery_limit")

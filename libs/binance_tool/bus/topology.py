@@ -52,9 +52,7 @@ def queue_arguments(subscription: Subscription) -> dict[str, object]:
     }
     clashing = sorted(k for k, v in subscription.extra_arguments.items() if k in arguments and arguments[k] != v)
     if clashing:
-        raise ValueError(
-            f"subscription {subscription.queue!r}: extra_arguments may not override {', '.join(clashing)}"
-        )
+        raise ValueError(f"subscription {subscription.queue!r}: extra_arguments may not override {', '.join(clashing)}")
     return {**arguments, **subscription.extra_arguments}
 
 

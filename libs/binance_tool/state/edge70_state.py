@@ -42,8 +42,9 @@ class RedisEdge70StateStore:
         raw = await self._redis.hgetall(state_key(slug, symbol))
         if not raw:
             return None
-        fields = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
-                  for k, v in raw.items()}
+        fields = {
+            k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v for k, v in raw.items()
+        }
         direction = fields.get("direction", "")
         if direction and direction not in _CODES:
             raise ValueError(f"{state_key(slug, symbol)}: direction {direction!r} not recognised")
