@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import structlog
 from _common import median, print_table, write_result
+
 from binance_tool.bus.amqp import AmqpBus
 from binance_tool.bus.api import Binding, Delivery, Subscription
 from binance_tool.config.settings import BusSettings, RedisSettings

@@ -50,8 +50,9 @@ class LocalCluster:
     def start_one(self, spec: ProcessSpec) -> None:
         log = open(self.log_dir / f"{spec.name}.log", "ab")  # noqa: SIM115 (owned by the child)
         env = {**os.environ, **spec.env}
-        self.procs[spec.name] = subprocess.Popen(spec.command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True)
+        self.procs[spec.name] = subprocess.Popen(
+            spec.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def spec(self, name: str) -> ProcessSpec:
         return next(s for s in self.specs if s.name == name)
@@ -124,21 +125,49 @@ def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list
     sim_port = sim_port or free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     common = {
-        "AMQP_URL": cfg.amqp_url, "REDIS_URL": cfg.redis_url, "EXCHANGE": "simulator", "SIMULATOR_URL": sim_url,
-        "LOG_LEVEL": cfg.log_level, "LOG_FORMAT": "json", **dict(cfg.extra_env),
+        "AMQP_URL": cfg.amqp_url,
+        "REDIS_URL": cfg.redis_url,
+        "EXCHANGE": "simulator",
+        "SIMULATOR_URL": sim_url,
+        "LOG_LEVEL": cfg.log_level,
+        "LOG_FORMAT": "json",
+        **dict(cfg.extra_env),
     }
-    sim_env = {"SIM_HOST": "127.0.0.1", "SIM_PORT": str(sim_port), "SIM_DATA_DIR": cfg.data_dir,
-               "SIM_START": cfg.start, "SIM_SPEED": str(cfg.speed), "SIM_SYMBOLS": cfg.symbols,
-               "LOG_LEVEL": cfg.log_level, **dict(cfg.extra_env)}
+    sim_env = {
+        "SIM_HOST": "127.0.0.1",
+        "SIM_PORT": str(sim_port),
+        "SIM_DATA_DIR": cfg.data_dir,
+        "SIM_START": cfg.start,
+        "SIM_SPEED": str(cfg.speed),
+        "SIM_SYMBOLS": cfg.symbols,
+        "LOG_LEVEL": cfg.log_level,
+        **dict(cfg.extra_env),
+    }
     if cfg.end:
         sim_env["SIM_END"] = cfg.end
     specs = [ProcessSpec("exchange-simulator", [str(BIN / "bt-exchange-simulator")], sim_env)]
     for i in range(cfg.ingestion_replicas):
         port = free_port()
-        specs.append(ProcessSpec(f"candle-ingestion-{chr(ord('a') + i)}", [str(BIN / "bt-candle-ingestion")],
-                                 {**common, "HEALTH_PORT": str(port), "INGESTION_SYMBOLS": cfg.symbols,
-                                  "INGESTION_REPLICA_ID": f"replica-{chr(ord('a') + i)}"}, port))
+        specs.append(
+            ProcessSpec(
+                f"candle-ingestion-{chr(ord('a') + i)}",
+                [str(BIN / "bt-candle-ingestion")],
+                {
+                    **common,
+                    "HEALTH_PORT": str(port),
+                    "INGESTION_SYMBOLS": cfg.symbols,
+                    "INGESTION_REPLICA_ID": f"replica-{chr(ord('a') + i)}",
+                },
+                port,
+            )
+        )
     port = free_port()
-    specs.append(ProcessSpec("edge70-signals", [str(BIN / "bt-edge70-signals")],
-                             {**common, "HEALTH_PORT": str(port), "EDGE70_SYMBOLS": cfg.symbols}, port))
+    specs.append(
+        ProcessSpec(
+            "edge70-signals",
+            [str(BIN / "bt-edge70-signals")],
+            {**common, "HEALTH_PORT": str(port), "EDGE70_SYMBOLS": cfg.symbols},
+            port,
+        )
+    )
     return specs, sim_url

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 from pathlib import Path
 
 import httpx
@@ -28,11 +28,16 @@ def _log_to_file(path: Path) -> None:
     import structlog
 
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.JSONRenderer(default=str)],
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(default=str),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.WriteLoggerFactory(file=path.open("a")),  # noqa: SIM115
+        logger_factory=structlog.WriteLoggerFactory(file=path.open("a")),
     )
+
+
 DEMO_AMQP = "amqp://guest:guest@127.0.0.1:5672/bt-demo"
 DEMO_REDIS = "redis://127.0.0.1:6379/1"
 
@@ -51,8 +56,15 @@ def demo(
     if not data_dir.is_dir():
         console.print(f"[red]error:[/red] data directory {data_dir} not found (set --data-dir)")
         raise typer.Exit(2)
-    cfg = ClusterConfig(amqp_url=amqp_url, redis_url=redis_url, data_dir=str(data_dir.resolve()), start=start,
-                        end=end, speed=days_per_second * 86_400, symbols=symbols)
+    cfg = ClusterConfig(
+        amqp_url=amqp_url,
+        redis_url=redis_url,
+        data_dir=str(data_dir.resolve()),
+        start=start,
+        end=end,
+        speed=days_per_second * 86_400,
+        symbols=symbols,
+    )
     asyncio.run(_run(cfg, log_dir))
 
 
@@ -98,5 +110,7 @@ async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
         await asyncio.to_thread(cluster.stop)
         await consumer.stop()
         await bus.close()
-        console.print(f"stopped. candles {monitor.candles}, evaluations {monitor.evaluations}, "
-                      f"signals {sum(monitor.signal_count.values())}, user messages {monitor.message_count}")
+        console.print(
+            f"stopped. candles {monitor.candles}, evaluations {monitor.evaluations}, "
+            f"signals {sum(monitor.signal_count.values())}, user messages {monitor.message_count}"
+        )

@@ -43,8 +43,10 @@ def signals(
     for s in series.values():
         gaps = np.flatnonzero(np.diff(s.open_time_ms) != step)
         for g in gaps[:5]:
-            err.print(f"[yellow]warning:[/yellow] {s.symbol}: {int((s.open_time_ms[g + 1] - s.open_time_ms[g]) // step) - 1}"
-                      f" missing candle(s) after open_time {int(s.open_time_ms[g])}; lookbacks count candles")
+            err.print(
+                f"[yellow]warning:[/yellow] {s.symbol}: {int((s.open_time_ms[g + 1] - s.open_time_ms[g]) // step) - 1}"
+                f" missing candle(s) after open_time {int(s.open_time_ms[g])}; lookbacks count candles"
+            )
     rows = all_signals(series, Edge70Config(long, short))
     if output is OutputFormat.JSONL:
         out = sys.stdout
@@ -52,8 +54,7 @@ def signals(
             out.write(json.dumps(row.as_dict()) + "\n")
         return
     table = Table(title=f"edge70 signals ({long}L/{short}S) — {len(rows)} signals")
-    for col in ("symbol", "direction", "previous_direction", "candle_open_time", "signal_price",
-                "signal_timestamp_ms"):
+    for col in ("symbol", "direction", "previous_direction", "candle_open_time", "signal_price", "signal_timestamp_ms"):
         table.add_column(col, justify="right" if "time" in col or "price" in col else "left")
     for row in rows:
         d = row.as_dict()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from binance_tool.bus.api import Subscription
-
 from services.demo_monitor.subscriptions import DEMO_MONITOR
 from services.edge70_signals.subscriptions import edge70_candles
 

@@ -103,7 +103,7 @@ class Metrics:
     def configure(self, service: str, settings: ObservabilitySettings) -> None:
         if not settings.dd_agent_host:
             return
-        from datadog.dogstatsd import DogStatsd
+        from datadog.dogstatsd.base import DogStatsd
 
         self._statsd = DogStatsd(host=settings.dd_agent_host, port=settings.dd_dogstatsd_port)
         self._tags = [f"service:{service}", f"env:{settings.dd_env}"]
@@ -122,8 +122,9 @@ class Metrics:
 
     def event(self, title: str, text: str, alert_type: str = "info", tags: dict[str, str] | None = None) -> None:
         if self._statsd is not None:
-            self._statsd.event(title, text, alert_type=alert_type,
-                               tags=self._tags + [f"{k}:{v}" for k, v in (tags or {}).items()])
+            self._statsd.event(
+                title, text, alert_type=alert_type, tags=self._tags + [f"{k}:{v}" for k, v in (tags or {}).items()]
+            )
 
 
 metrics = Metrics()

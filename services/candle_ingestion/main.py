@@ -28,8 +28,14 @@ class App:
     closers: list[Any]
 
 
-async def build(settings: IngestionSettings, *, bus: MessageBus | None = None, market_data: MarketData | None = None,
-                cursors: CandleCursorStore | None = None, clock: Clock | None = None) -> App:
+async def build(
+    settings: IngestionSettings,
+    *,
+    bus: MessageBus | None = None,
+    market_data: MarketData | None = None,
+    cursors: CandleCursorStore | None = None,
+    clock: Clock | None = None,
+) -> App:
     """Composition root: tests pass fakes for any part."""
     closers: list[Any] = []
     redis = None
@@ -43,8 +49,14 @@ async def build(settings: IngestionSettings, *, bus: MessageBus | None = None, m
     markets = await wiring.universe(md, settings.ingestion_quote_asset, settings.symbols)
     health = Health()
     service = CandleIngestionService(
-        bus, md, cursors or RedisCandleCursorStore(redis),  # type: ignore[arg-type]
-        clock or SystemClock(), markets, settings.intervals, health, settings.ingestion_replica_id,
+        bus,
+        md,
+        cursors or RedisCandleCursorStore(redis),  # type: ignore[arg-type]
+        clock or SystemClock(),
+        markets,
+        settings.intervals,
+        health,
+        settings.ingestion_replica_id,
     )
     return App(service, bus, md, HealthServer(health, port=settings.health_port), closers)
 

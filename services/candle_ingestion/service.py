@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
+
 from binance_tool.bus.api import Publisher
 from binance_tool.clock import Clock
 from binance_tool.events import CandleClosed, Market
@@ -33,9 +34,17 @@ class IngestionStats:
 
 
 class CandleIngestionService:
-    def __init__(self, publisher: Publisher, market_data: MarketData, cursors: CandleCursorStore, clock: Clock,
-                 markets: Sequence[Market], intervals: Sequence[str], health: Health | None = None,
-                 replica: str = "") -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        market_data: MarketData,
+        cursors: CandleCursorStore,
+        clock: Clock,
+        markets: Sequence[Market],
+        intervals: Sequence[str],
+        health: Health | None = None,
+        replica: str = "",
+    ) -> None:
         self._bus = publisher
         self._md = market_data
         self._cursors = cursors
@@ -100,8 +109,13 @@ class CandleIngestionService:
                 self.stats.skipped += 1
                 return
             if cursor is not None and item.open_time_ms > cursor + step:
-                self.log.info("candle_gap_backfill", symbol=item.symbol, interval=interval, cursor=cursor,
-                              candle_open_time_ms=item.open_time_ms)
+                self.log.info(
+                    "candle_gap_backfill",
+                    symbol=item.symbol,
+                    interval=interval,
+                    cursor=cursor,
+                    candle_open_time_ms=item.open_time_ms,
+                )
                 await self._backfill(interval, item.symbol, cursor + step, item.open_time_ms - step)
             await self._publish(interval, item, source="websocket")
 
@@ -122,8 +136,9 @@ class CandleIngestionService:
                     latest = await self._md.recent_closed_klines(symbol, interval, 1)
                     if latest:
                         await self._cursors.advance(interval, symbol, latest[-1].open_time_ms)
-                        self.log.info("cursor_initialised", symbol=symbol, interval=interval,
-                                      open_time_ms=latest[-1].open_time_ms)
+                        self.log.info(
+                            "cursor_initialised", symbol=symbol, interval=interval, open_time_ms=latest[-1].open_time_ms
+                        )
                     continue
                 await self._backfill(interval, symbol, cursor + step, None)
 
@@ -133,17 +148,35 @@ class CandleIngestionService:
             await self._publish(interval, k, source="rest-backfill")
         if klines:
             self.stats.backfilled += len(klines)
-            self.log.info("candles_backfilled", symbol=symbol, interval=interval, count=len(klines),
-                          first_open_time_ms=klines[0].open_time_ms, last_open_time_ms=klines[-1].open_time_ms)
+            self.log.info(
+                "candles_backfilled",
+                symbol=symbol,
+                interval=interval,
+                count=len(klines),
+                first_open_time_ms=klines[0].open_time_ms,
+                last_open_time_ms=klines[-1].open_time_ms,
+            )
 
     async def _publish(self, interval: str, k: Kline, source: str) -> None:
         market = self._markets[k.symbol]
         event_id = CandleClosed.id_for(market.exchange, k.symbol, interval, k.open_time_ms)
         event = CandleClosed(
-            event_id=event_id, correlation_id=event_id, ts_event_ms=k.close_time_ms, ts_init_ms=self._clock.now_ms(),
-            market=market, interval=interval, open_time_ms=k.open_time_ms, close_time_ms=k.close_time_ms,
-            open=k.open, high=k.high, low=k.low, close=k.close, volume=k.volume, quote_volume=k.quote_volume,
-            trades=k.trades, source="websocket" if source == "websocket" else "rest-backfill",
+            event_id=event_id,
+            correlation_id=event_id,
+            ts_event_ms=k.close_time_ms,
+            ts_init_ms=self._clock.now_ms(),
+            market=market,
+            interval=interval,
+            open_time_ms=k.open_time_ms,
+            close_time_ms=k.close_time_ms,
+            open=k.open,
+            high=k.high,
+            low=k.low,
+            close=k.close,
+            volume=k.volume,
+            quote_volume=k.quote_volume,
+            trades=k.trades,
+            source="websocket" if source == "websocket" else "rest-backfill",
         )
         await self._bus.publish(event)  # returns after the broker's confirm
         await self._cursors.advance(interval, k.symbol, k.open_time_ms)

@@ -3,10 +3,11 @@ from __future__ import annotations
 import os
 import socket
 
-from binance_tool.config.settings import COMMON, BusSettings, ExchangeSettings, ObservabilitySettings, RedisSettings
-from binance_tool.market.candles import INTERVAL_MS
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from binance_tool.config.settings import COMMON, BusSettings, ExchangeSettings, ObservabilitySettings, RedisSettings
+from binance_tool.market.candles import INTERVAL_MS
 
 
 class IngestionSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilitySettings):

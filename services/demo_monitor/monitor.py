@@ -74,10 +74,17 @@ class Monitor:
             sig.add_column(col)
         for s in reversed(self.signals):
             colour = "green" if s.direction.value == "long" else "red"
-            sig.add_row(_day(s.candle_open_time_ms), s.market.symbol, f"[{colour}]{s.direction.value}[/]",
-                        s.previous_direction.value, str(s.signal_price))
+            sig.add_row(
+                _day(s.candle_open_time_ms),
+                s.market.symbol,
+                f"[{colour}]{s.direction.value}[/]",
+                s.previous_direction.value,
+                str(s.signal_price),
+            )
         msgs = "\n".join(f"[dim]{m.service}[/dim] {m.text}" for m in reversed(self.messages)) or "-"
         return Group(
             Panel(head, title="binance-tool local demo — Ctrl-C stops", subtitle=procs),
-            dirs, sig, Panel(msgs, title="latest user messages"),
+            dirs,
+            sig,
+            Panel(msgs, title="latest user messages"),
         )

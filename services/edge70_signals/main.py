@@ -31,9 +31,14 @@ class App:
     closers: list[Any]
 
 
-async def build(settings: Edge70ServiceSettings, *, bus: MessageBus | None = None,
-                market_data: MarketData | None = None, store: Edge70StateStore | None = None,
-                clock: Clock | None = None) -> App:
+async def build(
+    settings: Edge70ServiceSettings,
+    *,
+    bus: MessageBus | None = None,
+    market_data: MarketData | None = None,
+    store: Edge70StateStore | None = None,
+    clock: Clock | None = None,
+) -> App:
     closers: list[Any] = []
     redis = None
     if bus is None or store is None:
@@ -43,11 +48,18 @@ async def build(settings: Edge70ServiceSettings, *, bus: MessageBus | None = Non
     md = market_data or wiring.market_data(settings)
     await bus.connect()
     markets = await wiring.universe(md, settings.edge70_quote_asset, settings.symbols)
-    params = Edge70Parameters(long_lookback=settings.edge70_long_lookback,
-                              short_lookback=settings.edge70_short_lookback)
+    params = Edge70Parameters(
+        long_lookback=settings.edge70_long_lookback, short_lookback=settings.edge70_short_lookback
+    )
     service = Edge70SignalsService(
-        bus, md, store or RedisEdge70StateStore(redis), clock or SystemClock(), params, markets,  # type: ignore[arg-type]
-        settings.edge70_state_ttl_s, settings.edge70_warmup_candles,
+        bus,
+        md,
+        store or RedisEdge70StateStore(redis),
+        clock or SystemClock(),
+        params,
+        markets,  # type: ignore[arg-type]
+        settings.edge70_state_ttl_s,
+        settings.edge70_warmup_candles,
     )
     health = Health()
     return App(service, bus, md, health, HealthServer(health, port=settings.health_port), closers)

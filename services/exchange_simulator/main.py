@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uvicorn
+
 from binance_tool.config import ObservabilitySettings
 from binance_tool.config.settings import load_settings
 from binance_tool.observability import configure_logging
-
 from services.exchange_simulator.app import build_app
 from services.exchange_simulator.data import DataError
 from services.exchange_simulator.settings import SimulatorSettings

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from binance_tool.config.settings import COMMON
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode
+
+from binance_tool.config.settings import COMMON
 
 
 def parse_time_ms(value: object) -> int:

@@ -35,15 +35,19 @@ def ms(day: str) -> int:
 
 OBSERVER = Subscription(
     queue="e2e-observer",
-    bindings=(Binding(CandleClosed.EXCHANGE, "#"), Binding(Edge70Signal.EXCHANGE, "#"),
-              Binding(SendUserMessage.EXCHANGE, "#")),
+    bindings=(
+        Binding(CandleClosed.EXCHANGE, "#"),
+        Binding(Edge70Signal.EXCHANGE, "#"),
+        Binding(SendUserMessage.EXCHANGE, "#"),
+    ),
     accepts=(CandleClosed, Edge70Signal, Edge70CandleEvaluated, SendUserMessage),
     prefetch=200,
 )
 
 
 async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed_replica(
-        shared_data: Path, amqp_url: str, redis_url: str, tmp_path: Path):
+    shared_data: Path, amqp_url: str, redis_url: str, tmp_path: Path
+):
     from redis.asyncio import Redis
 
     await reset_bus_and_state(amqp_url, redis_url)
@@ -57,9 +61,17 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
         seen[type(event).__name__].append(event)
 
     consumer = await bus.consume(OBSERVER, observe)
-    cfg = ClusterConfig(amqp_url=amqp_url, redis_url=redis_url, data_dir=str(shared_data), start=START, end=END,
-                        speed=8 * 86_400, symbols=",".join(SYMBOLS), log_level="INFO",
-                        extra_env=(("SIM_FAULT_WS_DROP_EVERY", "2000"),))
+    cfg = ClusterConfig(
+        amqp_url=amqp_url,
+        redis_url=redis_url,
+        data_dir=str(shared_data),
+        start=START,
+        end=END,
+        speed=8 * 86_400,
+        symbols=",".join(SYMBOLS),
+        log_level="INFO",
+        extra_env=(("SIM_FAULT_WS_DROP_EVERY", "2000"),),
+    )
     specs, sim_url = cluster_specs(cfg)
     cluster = LocalCluster(specs, tmp_path / "logs")
     cluster.start()
@@ -102,15 +114,37 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
     assert any(c.source == "rest-backfill" for c in seen["CandleClosed"]), "drops should have forced back-fills"
 
     # the signals on the bus equal the CLI's output on the same data, for the candles evaluated live
-    cli = subprocess.run([str(Path(sys.executable).parent / "binance-tool"), "edge70", "signals", "--candles-dir",
-                          str(shared_data / "1d"), "--symbols", ",".join(SYMBOLS), "--format", "jsonl"],
-                         capture_output=True, text=True, check=True)
+    cli = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "binance-tool"),
+            "edge70",
+            "signals",
+            "--candles-dir",
+            str(shared_data / "1d"),
+            "--symbols",
+            ",".join(SYMBOLS),
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     expected = [json.loads(line) for line in cli.stdout.splitlines()]
     expected = [r for r in expected if first_live[r["symbol"]] <= r["candle_open_time"] <= last_open]
     got = sorted(
-        ({"symbol": s.market.symbol, "direction": s.direction.value, "previous_direction": s.previous_direction.value,
-          "candle_open_time": s.candle_open_time_ms, "signal_price": str(s.signal_price),
-          "signal_timestamp_ms": s.signal_timestamp_ms} for s in seen["Edge70Signal"]),
-        key=lambda r: (r["candle_open_time"], r["symbol"]))
+        (
+            {
+                "symbol": s.market.symbol,
+                "direction": s.direction.value,
+                "previous_direction": s.previous_direction.value,
+                "candle_open_time": s.candle_open_time_ms,
+                "signal_price": str(s.signal_price),
+                "signal_timestamp_ms": s.signal_timestamp_ms,
+            }
+            for s in seen["Edge70Signal"]
+        ),
+        key=lambda r: (r["candle_open_time"], r["symbol"]),
+    )
     assert expected, "the window should contain signals"
     assert got == expected

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from binance import AsyncClient, BinanceSocketManager
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
-from binance_tool.config.settings import load_settings
 
+from binance_tool.config.settings import load_settings
 from services.exchange_simulator.app import build_app
 from services.exchange_simulator.data import CandleStore
 from services.exchange_simulator.settings import SimulatorSettings

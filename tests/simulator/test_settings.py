@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from binance_tool.config.settings import SettingsError, load_settings
 
+from binance_tool.config.settings import SettingsError, load_settings
 from services.exchange_simulator.settings import SimulatorSettings
 
 from .conftest import DAY0

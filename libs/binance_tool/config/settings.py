@@ -6,12 +6,14 @@ A bad or missing setting fails at start-up with `SettingsError`, whose message n
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+COMMON = SettingsConfigDict(
+    env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True
+)
 
 
 class SettingsError(SystemExit):
@@ -117,7 +119,7 @@ class ExchangeSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
+def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build settings from env/.env (+ overrides); on failure raise SettingsError naming each variable."""
     try:
         return cls(**overrides)

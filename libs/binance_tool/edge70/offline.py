@@ -24,8 +24,17 @@ class SignalRow:
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
-        return {k: d[k] for k in ("symbol", "direction", "previous_direction", "candle_open_time", "signal_price",
-                                  "signal_timestamp_ms")}
+        return {
+            k: d[k]
+            for k in (
+                "symbol",
+                "direction",
+                "previous_direction",
+                "candle_open_time",
+                "signal_price",
+                "signal_timestamp_ms",
+            )
+        }
 
 
 def series_signals(series: CandleSeries, config: Edge70Config, interval: str = "1d") -> list[SignalRow]:
@@ -35,19 +44,22 @@ def series_signals(series: CandleSeries, config: Edge70Config, interval: str = "
     step = INTERVAL_MS[interval]
     for i in np.flatnonzero(result.signal_mask):
         open_time = int(series.open_time_ms[i])
-        rows.append(SignalRow(
-            candle_open_time=open_time,
-            symbol=series.symbol,
-            direction=str(DIRECTION_NAME[int(result.direction[i])]),
-            previous_direction=str(DIRECTION_NAME[int(result.previous[i])]),
-            signal_price=series.close_text[i],
-            signal_timestamp_ms=open_time + step,  # close time + 1 ms
-        ))
+        rows.append(
+            SignalRow(
+                candle_open_time=open_time,
+                symbol=series.symbol,
+                direction=str(DIRECTION_NAME[int(result.direction[i])]),
+                previous_direction=str(DIRECTION_NAME[int(result.previous[i])]),
+                signal_price=series.close_text[i],
+                signal_timestamp_ms=open_time + step,  # close time + 1 ms
+            )
+        )
     return rows
 
 
-def all_signals(series_by_symbol: Mapping[str, CandleSeries] | Iterable[CandleSeries], config: Edge70Config,
-                interval: str = "1d") -> list[SignalRow]:
+def all_signals(
+    series_by_symbol: Mapping[str, CandleSeries] | Iterable[CandleSeries], config: Edge70Config, interval: str = "1d"
+) -> list[SignalRow]:
     """Signals of every market, in time order (then symbol), as the live bus would publish them."""
     items = series_by_symbol.values() if isinstance(series_by_symbol, Mapping) else series_by_symbol
     rows = [row for s in items for row in series_signals(s, config, interval)]

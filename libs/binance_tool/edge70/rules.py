@@ -54,8 +54,8 @@ def breakout_triggers(highs: IntArray, lows: IntArray, config: Edge70Config) -> 
     # Window k of sliding_window_view(x[:-1], w) covers x[k : k+w]: the w candles before candle k+w.
     prev_max_high = sliding_window_view(highs[:-1], lb).max(axis=1)  # for candles lb .. n-1
     prev_min_low = sliding_window_view(lows[:-1], sb).min(axis=1)  # for candles sb .. n-1
-    long_t[start:] = highs[start:] > prev_max_high[start - lb:]
-    short_t[start:] = lows[start:] < prev_min_low[start - sb:]
+    long_t[start:] = highs[start:] > prev_max_high[start - lb :]
+    short_t[start:] = lows[start:] < prev_min_low[start - sb :]
     return long_t, short_t
 
 
@@ -102,8 +102,9 @@ class SeriesResult:
         return Edge70Outcome.UNCHANGED
 
 
-def evaluate_series(highs: IntArray, lows: IntArray, config: Edge70Config, initial: int = NONE,
-                    evaluate_from: int = 0) -> SeriesResult:
+def evaluate_series(
+    highs: IntArray, lows: IntArray, config: Edge70Config, initial: int = NONE, evaluate_from: int = 0
+) -> SeriesResult:
     """Evaluate every candle of a series (candles before `evaluate_from` are history only)."""
     long_t, short_t = breakout_triggers(highs, lows, config)
     if evaluate_from:
@@ -115,7 +116,7 @@ def evaluate_series(highs: IntArray, lows: IntArray, config: Edge70Config, initi
         previous[0] = initial
         previous[1:] = direction[:-1]
     evaluated = np.zeros(highs.shape[0], dtype=np.bool_)
-    evaluated[max(config.history_needed, evaluate_from):] = True
+    evaluated[max(config.history_needed, evaluate_from) :] = True
     return SeriesResult(long_t, short_t, direction, previous, evaluated)
 
 
@@ -162,8 +163,13 @@ class MarketEdge:
             lows = np.fromiter((*self.lows, low), dtype=np.int64, count=len(self.lows) + 1)
             result = evaluate_series(highs, lows, self.config, initial=direction, evaluate_from=highs.shape[0] - 1)
             i = highs.shape[0] - 1
-            return Evaluation(bool(result.long_trigger[i]), bool(result.short_trigger[i]), int(result.previous[i]),
-                              int(result.direction[i]), result.outcome(i))
+            return Evaluation(
+                bool(result.long_trigger[i]),
+                bool(result.short_trigger[i]),
+                int(result.previous[i]),
+                int(result.direction[i]),
+                result.outcome(i),
+            )
         finally:
             # The candle joins the history even if evaluation failed: a skipped candle would corrupt the window.
             self.push(high, low)

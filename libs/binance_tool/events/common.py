@@ -25,5 +25,10 @@ class Market(BaseModel):
 
     @classmethod
     def spot(cls, base_asset: str, quote_asset: str, exchange: str = "binance") -> Market:
-        return cls(exchange=exchange, type="spot", base_asset=base_asset, quote_asset=quote_asset,
-                   symbol=f"{base_asset}{quote_asset}")
+        return cls(
+            exchange=exchange,
+            type="spot",
+            base_asset=base_asset,
+            quote_asset=quote_asset,
+            symbol=f"{base_asset}{quote_asset}",
+        )

@@ -33,8 +33,13 @@ class ExchangeUnavailable(RuntimeError):
 
 
 class BinanceMarketData:
-    def __init__(self, settings: ExchangeSettings, weight_per_minute: int = DEFAULT_WEIGHT_PER_MINUTE,
-                 max_attempts: int = 8, stream_queue_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        settings: ExchangeSettings,
+        weight_per_minute: int = DEFAULT_WEIGHT_PER_MINUTE,
+        max_attempts: int = 8,
+        stream_queue_size: int = 100_000,
+    ) -> None:
         self._settings = settings
         self._client: AsyncClient | None = None
         self._limiter = AsyncLimiter(int(weight_per_minute * 0.8), 60)
@@ -64,8 +69,14 @@ class BinanceMarketData:
                 if exc.status_code not in (418, 429) and exc.status_code < 500:
                     raise
                 retry_after = _retry_after_s(exc) or delay
-                log.warning("exchange_backoff", call=fn, status=exc.status_code, code=exc.code,
-                            retry_after_s=retry_after, attempt=attempt)
+                log.warning(
+                    "exchange_backoff",
+                    call=fn,
+                    status=exc.status_code,
+                    code=exc.code,
+                    retry_after_s=retry_after,
+                    attempt=attempt,
+                )
                 await asyncio.sleep(retry_after)
             except (BinanceRequestException, TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.warning("exchange_request_failed", call=fn, error=repr(exc), attempt=attempt)
@@ -81,15 +92,27 @@ class BinanceMarketData:
         res: dict[str, Any] = await self._call(20, "get_exchange_info")
         return res
 
-    async def closed_klines(self, symbol: str, interval: str, start_ms: int, end_ms: int | None = None,
-                            ) -> list[Kline]:
+    async def closed_klines(
+        self,
+        symbol: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int | None = None,
+    ) -> list[Kline]:
         now = await self.server_time_ms()
         end = now if end_ms is None else min(end_ms, now)
         out: list[Kline] = []
         cursor = start_ms
         while cursor <= end:
-            rows = await self._call(KLINES_WEIGHT, "get_klines", symbol=symbol, interval=interval,
-                                    startTime=cursor, endTime=end, limit=KLINES_PAGE)
+            rows = await self._call(
+                KLINES_WEIGHT,
+                "get_klines",
+                symbol=symbol,
+                interval=interval,
+                startTime=cursor,
+                endTime=end,
+                limit=KLINES_PAGE,
+            )
             if not rows:
                 break
             page = [Kline.from_rest(symbol, interval, r, now) for r in rows]

@@ -12,8 +12,9 @@ from binance_tool.market.candles import Candle
 
 
 class FakeMarketData:
-    def __init__(self, candles: dict[str, Iterable[Candle]], interval: str = "1d", now_ms: int = 0,
-                 quote_asset: str = "USDT") -> None:
+    def __init__(
+        self, candles: dict[str, Iterable[Candle]], interval: str = "1d", now_ms: int = 0, quote_asset: str = "USDT"
+    ) -> None:
         self.interval = interval
         self.step = interval_ms(interval)
         self.candles = {s: sorted(cs, key=lambda c: c.open_time_ms) for s, cs in candles.items()}
@@ -23,20 +24,45 @@ class FakeMarketData:
         self.rest_calls = 0
 
     def kline(self, symbol: str, c: Candle) -> Kline:
-        return Kline(symbol, self.interval, c.open_time_ms, c.open_time_ms + self.step - 1, c.open, c.high, c.low,
-                     c.close, c.volume, c.volume * c.close, 0, c.open_time_ms + self.step - 1 < self.now_ms)
+        return Kline(
+            symbol,
+            self.interval,
+            c.open_time_ms,
+            c.open_time_ms + self.step - 1,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
+            c.volume * c.close,
+            0,
+            c.open_time_ms + self.step - 1 < self.now_ms,
+        )
 
     async def server_time_ms(self) -> int:
         return self.now_ms
 
     async def exchange_info(self) -> dict[str, Any]:
-        return {"symbols": [
-            {"symbol": s, "baseAsset": s[: -len(self.quote_asset)], "quoteAsset": self.quote_asset,
-             "status": "TRADING", "isSpotTradingAllowed": True} for s in self.candles
-        ]}
+        return {
+            "symbols": [
+                {
+                    "symbol": s,
+                    "baseAsset": s[: -len(self.quote_asset)],
+                    "quoteAsset": self.quote_asset,
+                    "status": "TRADING",
+                    "isSpotTradingAllowed": True,
+                }
+                for s in self.candles
+            ]
+        }
 
-    async def closed_klines(self, symbol: str, interval: str, start_ms: int, end_ms: int | None = None,
-                            ) -> list[Kline]:
+    async def closed_klines(
+        self,
+        symbol: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int | None = None,
+    ) -> list[Kline]:
         self.rest_calls += 1
         end = self.now_ms if end_ms is None else min(end_ms, self.now_ms)
         out = [self.kline(symbol, c) for c in self.candles[symbol] if start_ms <= c.open_time_ms <= end]

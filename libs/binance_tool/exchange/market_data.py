@@ -33,18 +33,34 @@ class Kline:
     @classmethod
     def from_rest(cls, symbol: str, interval: str, row: list[Any], server_time_ms: int) -> Kline:
         return cls(
-            symbol=symbol, interval=interval, open_time_ms=int(row[0]), close_time_ms=int(row[6]),
-            open=Decimal(row[1]), high=Decimal(row[2]), low=Decimal(row[3]), close=Decimal(row[4]),
-            volume=Decimal(row[5]), quote_volume=Decimal(row[7]), trades=int(row[8]),
+            symbol=symbol,
+            interval=interval,
+            open_time_ms=int(row[0]),
+            close_time_ms=int(row[6]),
+            open=Decimal(row[1]),
+            high=Decimal(row[2]),
+            low=Decimal(row[3]),
+            close=Decimal(row[4]),
+            volume=Decimal(row[5]),
+            quote_volume=Decimal(row[7]),
+            trades=int(row[8]),
             closed=int(row[6]) < server_time_ms,
         )
 
     @classmethod
     def from_stream(cls, k: dict[str, Any]) -> Kline:
         return cls(
-            symbol=str(k["s"]), interval=str(k["i"]), open_time_ms=int(k["t"]), close_time_ms=int(k["T"]),
-            open=Decimal(k["o"]), high=Decimal(k["h"]), low=Decimal(k["l"]), close=Decimal(k["c"]),
-            volume=Decimal(k["v"]), quote_volume=Decimal(k.get("q", "0")), trades=int(k.get("n", 0)),
+            symbol=str(k["s"]),
+            interval=str(k["i"]),
+            open_time_ms=int(k["t"]),
+            close_time_ms=int(k["T"]),
+            open=Decimal(k["o"]),
+            high=Decimal(k["h"]),
+            low=Decimal(k["l"]),
+            close=Decimal(k["c"]),
+            volume=Decimal(k["v"]),
+            quote_volume=Decimal(k.get("q", "0")),
+            trades=int(k.get("n", 0)),
             closed=bool(k["x"]),
         )
 
@@ -64,8 +80,13 @@ class MarketData(Protocol):
 
     async def exchange_info(self) -> dict[str, Any]: ...
 
-    async def closed_klines(self, symbol: str, interval: str, start_ms: int, end_ms: int | None = None,
-                            ) -> list[Kline]:
+    async def closed_klines(
+        self,
+        symbol: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int | None = None,
+    ) -> list[Kline]:
         """Every CLOSED kline with start_ms <= open time <= end_ms (default: up to now), in order, paginated."""
 
     async def recent_closed_klines(self, symbol: str, interval: str, count: int) -> list[Kline]:

@@ -123,11 +123,15 @@ def read_candle_file(path: Path, interval: str | None = None) -> Iterator[Candle
                     if open_time == previous:
                         raise CandleDataError(f"{path}: row {row_no}: duplicate open_time {open_time}")
                     if open_time < previous:
-                        raise CandleDataError(f"{path}: row {row_no}: open_time {open_time} is before the "
-                                              f"previous row's {previous} (rows must be sorted)")
+                        raise CandleDataError(
+                            f"{path}: row {row_no}: open_time {open_time} is before the "
+                            f"previous row's {previous} (rows must be sorted)"
+                        )
                     if step and (open_time - previous) % step:
-                        raise CandleDataError(f"{path}: row {row_no}: open_time {open_time} is not on the "
-                                              f"{interval} grid of the previous row")
+                        raise CandleDataError(
+                            f"{path}: row {row_no}: open_time {open_time} is not on the "
+                            f"{interval} grid of the previous row"
+                        )
                 previous = open_time
                 yield Candle(open_time, o, h, low, c, v)
         except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
@@ -164,8 +168,11 @@ def candle_files(directory: Path, symbols: Iterable[str] | None = None) -> dict[
     return files
 
 
-def load_candles_dir(directory: Path, symbols: Iterable[str] | None = None, interval: str | None = "1d",
-                     ) -> dict[str, CandleSeries]:
+def load_candles_dir(
+    directory: Path,
+    symbols: Iterable[str] | None = None,
+    interval: str | None = "1d",
+) -> dict[str, CandleSeries]:
     return {
         symbol: CandleSeries.from_candles(symbol, read_candle_file(path, interval))
         for symbol, path in candle_files(directory, symbols).items()

@@ -8,12 +8,57 @@ from typing import Any
 
 from binance_tool.events.common import Market
 
-STABLE_AND_FIAT = frozenset({
-    "USDT", "USDC", "BUSD", "TUSD", "USDP", "PAX", "DAI", "UST", "USTC", "FDUSD", "PYUSD", "USDD", "USDN", "FEI",
-    "FRAX", "LUSD", "HUSD", "GUSD", "SUSD", "USDJ", "USDS", "USDSB", "EURS", "EUR", "GBP", "AUD", "TRY", "BRL",
-    "RUB", "UAH", "NGN", "ZAR", "IDRT", "BIDR", "BVND", "JPY", "CHF", "CAD", "NZD", "USD", "PAXG", "XAUT",
-    "AEUR", "EURI", "USD1", "BFUSD", "XUSD",
-})
+STABLE_AND_FIAT = frozenset(
+    {
+        "USDT",
+        "USDC",
+        "BUSD",
+        "TUSD",
+        "USDP",
+        "PAX",
+        "DAI",
+        "UST",
+        "USTC",
+        "FDUSD",
+        "PYUSD",
+        "USDD",
+        "USDN",
+        "FEI",
+        "FRAX",
+        "LUSD",
+        "HUSD",
+        "GUSD",
+        "SUSD",
+        "USDJ",
+        "USDS",
+        "USDSB",
+        "EURS",
+        "EUR",
+        "GBP",
+        "AUD",
+        "TRY",
+        "BRL",
+        "RUB",
+        "UAH",
+        "NGN",
+        "ZAR",
+        "IDRT",
+        "BIDR",
+        "BVND",
+        "JPY",
+        "CHF",
+        "CAD",
+        "NZD",
+        "USD",
+        "PAXG",
+        "XAUT",
+        "AEUR",
+        "EURI",
+        "USD1",
+        "BFUSD",
+        "XUSD",
+    }
+)
 LEVERAGED_SUFFIXES = ("UP", "DOWN", "BULL", "BEAR")
 
 
@@ -21,8 +66,12 @@ def is_leveraged_token(base: str) -> bool:
     return any(base.endswith(sfx) and len(base) > len(sfx) for sfx in LEVERAGED_SUFFIXES)
 
 
-def spot_universe(exchange_info: dict[str, Any], quote_asset: str = "USDT", only: Iterable[str] | None = None,
-                  exclude: Iterable[str] = ()) -> list[Market]:
+def spot_universe(
+    exchange_info: dict[str, Any],
+    quote_asset: str = "USDT",
+    only: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+) -> list[Market]:
     """Markets sorted by symbol.  `only` (symbols) narrows the result; unknown entries raise ValueError."""
     excluded = {s.upper() for s in exclude}
     markets: dict[str, Market] = {}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from redis.asyncio import Redis
+
 from binance_tool.bus.amqp import AmqpBus
 from binance_tool.bus.api import Binding, Delivery, Subscription
 from binance_tool.config.settings import BusSettings
 from binance_tool.events import CandleClosed, Envelope
 from binance_tool.state.idempotency import RedisIdempotencyStore
-from redis.asyncio import Redis
 
 
 async def main(queue: str, pattern: str, effects_key: str, lease_ms: int) -> None:

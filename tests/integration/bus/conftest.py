@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import aio_pika
 import pytest
+from redis.asyncio import Redis
+
 from binance_tool.bus.amqp import AmqpBus
 from binance_tool.bus.api import Binding, Subscription
 from binance_tool.config.settings import BusSettings
 from binance_tool.events import CandleClosed, Market
 from binance_tool.state.idempotency import RedisIdempotencyStore
-from redis.asyncio import Redis
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -13,13 +13,14 @@ from pathlib import Path
 import aio_pika
 import pytest
 from aiormq.exceptions import ChannelPreconditionFailed
+from conftest import Topo
+from redis.asyncio import Redis
+
 from binance_tool.bus import topology
 from binance_tool.bus.amqp import AmqpBus
 from binance_tool.bus.api import Delivery
 from binance_tool.bus.errors import PublishFailed
 from binance_tool.events import Envelope
-from conftest import Topo
-from redis.asyncio import Redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -5,8 +5,9 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
-from binance_tool.events import CandleClosed, Market
 from redis.asyncio import Redis
+
+from binance_tool.events import CandleClosed, Market
 
 
 def candle(

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from redis.asyncio import Redis
+
 from binance_tool.state.idempotency import (
     ClaimResult,
     IdempotencyStore,
     InMemoryIdempotencyStore,
     RedisIdempotencyStore,
 )
-from redis.asyncio import Redis
 
 StoreFactory = Callable[[str], IdempotencyStore]  # owner -> store sharing one backend
 

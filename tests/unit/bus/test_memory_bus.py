@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+
 from binance_tool.bus.api import Binding, Delivery, Subscription
 from binance_tool.bus.errors import NotConnected, PublishFailed
 from binance_tool.bus.memory import InMemoryBus

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from binance_tool.bus.topology import topic_matches
 from hypothesis import given
 from hypothesis import strategies as st
+
+from binance_tool.bus.topology import topic_matches
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from binance_tool.bus import topology
 from binance_tool.bus.api import Binding, Subscription
 from binance_tool.events import ALL_TYPES, CandleClosed

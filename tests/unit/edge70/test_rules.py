@@ -11,8 +11,7 @@ import pytest
 from binance_tool.edge70 import LONG, NONE, SHORT, Edge70Config, MarketEdge, evaluate_series
 from binance_tool.edge70.offline import all_signals, series_signals
 from binance_tool.events import Edge70Outcome
-from binance_tool.market.candles import CandleSeries, Candle, load_candles_dir
-
+from binance_tool.market.candles import Candle, CandleSeries, load_candles_dir
 
 
 def arr(*xs: int) -> np.ndarray:
@@ -88,8 +87,10 @@ def test_repeated_breakouts_in_the_same_direction_do_not_signal_again():
 def test_gaps_in_time_do_not_matter_lookback_counts_candles():
     cfg = Edge70Config(long_lookback=2, short_lookback=2)
     day = 86_400_000
-    candles = [Candle(t * day, Decimal(1), Decimal(h), Decimal(1), Decimal(1), Decimal(1))
-               for t, h in [(0, 5), (1, 5), (30, 6)]]  # 28 missing days before the third candle
+    candles = [
+        Candle(t * day, Decimal(1), Decimal(h), Decimal(1), Decimal(1), Decimal(1))
+        for t, h in [(0, 5), (1, 5), (30, 6)]
+    ]  # 28 missing days before the third candle
     s = CandleSeries.from_candles("XUSDT", candles)
     r = evaluate_series(s.high, s.low, cfg)
     assert r.long_trigger[2]
@@ -116,8 +117,8 @@ def _straightforward_signals(rows, long_lb, short_lb):
     for i, row in enumerate(rows):
         if i < max(long_lb, short_lb):
             continue
-        hi = row["high"] > max(r["high"] for r in rows[i - long_lb: i])
-        lo = row["low"] < min(r["low"] for r in rows[i - short_lb: i])
+        hi = row["high"] > max(r["high"] for r in rows[i - long_lb : i])
+        lo = row["low"] < min(r["low"] for r in rows[i - short_lb : i])
         if hi and lo:
             continue
         new = "long" if hi else "short" if lo else direction
@@ -137,11 +138,20 @@ def test_golden_signals_on_real_shared_data_equal_a_straightforward_computation(
     series = load_candles_dir(DATA_1D, symbols)
     for symbol in symbols:
         with open(DATA_1D / f"{symbol}.csv") as fh:
-            rows = [{"open_time": int(r["open_time"]), "high": Decimal(r["high"]), "low": Decimal(r["low"]),
-                     "close_text": r["close"]} for r in csv.DictReader(fh)]
+            rows = [
+                {
+                    "open_time": int(r["open_time"]),
+                    "high": Decimal(r["high"]),
+                    "low": Decimal(r["low"]),
+                    "close_text": r["close"],
+                }
+                for r in csv.DictReader(fh)
+            ]
         expected = _straightforward_signals(rows, long_lb, 21)
-        got = [(s.candle_open_time, s.direction, s.previous_direction, s.signal_price)
-               for s in series_signals(series[symbol], Edge70Config(long_lb, 21))]
+        got = [
+            (s.candle_open_time, s.direction, s.previous_direction, s.signal_price)
+            for s in series_signals(series[symbol], Edge70Config(long_lb, 21))
+        ]
         assert got == expected, symbol
         assert len(got) > 5
     assert all_signals(series, Edge70Config(long_lb, 21)) == sorted(all_signals(series, Edge70Config(long_lb, 21)))

@@ -10,8 +10,14 @@ from binance_tool.bus.memory import InMemoryBus
 from binance_tool.clock import FixedClock
 from binance_tool.edge70 import Edge70Config
 from binance_tool.edge70.offline import series_signals
-from binance_tool.events import CandleClosed, Edge70CandleEvaluated, Edge70Parameters, Edge70Signal, Market
-from binance_tool.events import SendUserMessage
+from binance_tool.events import (
+    CandleClosed,
+    Edge70CandleEvaluated,
+    Edge70Parameters,
+    Edge70Signal,
+    Market,
+    SendUserMessage,
+)
 from binance_tool.exchange.fake_market import FakeMarketData
 from binance_tool.market.candles import CandleSeries, read_candle_file
 from binance_tool.state.edge70_state import InMemoryEdge70StateStore
@@ -23,10 +29,21 @@ DAY = 86_400_000
 def candle_event(symbol: str, k) -> CandleClosed:
     market = Market.spot(symbol[:-4], "USDT")
     eid = CandleClosed.id_for("binance", symbol, "1d", k.open_time_ms)
-    return CandleClosed(event_id=eid, correlation_id=eid, ts_event_ms=k.open_time_ms + DAY - 1, ts_init_ms=0,
-                        market=market, interval="1d", open_time_ms=k.open_time_ms,
-                        close_time_ms=k.open_time_ms + DAY - 1, open=k.open, high=k.high, low=k.low,
-                        close=k.close, volume=k.volume)
+    return CandleClosed(
+        event_id=eid,
+        correlation_id=eid,
+        ts_event_ms=k.open_time_ms + DAY - 1,
+        ts_init_ms=0,
+        market=market,
+        interval="1d",
+        open_time_ms=k.open_time_ms,
+        close_time_ms=k.open_time_ms + DAY - 1,
+        open=k.open,
+        high=k.high,
+        low=k.low,
+        close=k.close,
+        volume=k.volume,
+    )
 
 
 @pytest.fixture
@@ -38,8 +55,16 @@ async def make(candles, now_index, store=None, bus=None):
     md = FakeMarketData({"BTCUSDT": candles}, now_ms=candles[now_index].open_time_ms + DAY)
     bus = bus or InMemoryBus()
     await bus.connect()
-    svc = Edge70SignalsService(bus, md, store or InMemoryEdge70StateStore(), FixedClock(1), Edge70Parameters(),
-                               [Market.spot("BTC", "USDT")], 3600, 1000)
+    svc = Edge70SignalsService(
+        bus,
+        md,
+        store or InMemoryEdge70StateStore(),
+        FixedClock(1),
+        Edge70Parameters(),
+        [Market.spot("BTC", "USDT")],
+        3600,
+        1000,
+    )
     return svc, md, bus
 
 
@@ -87,10 +112,10 @@ async def test_a_gap_is_back_filled_from_rest_in_order_before_the_new_candle(btc
 
 async def test_restart_catches_up_the_candles_closed_while_down_and_publishes_their_signals(btc):
     store = InMemoryEdge70StateStore()
-    svc, md, bus = await make(btc, 900, store=store)
+    svc, _md, _bus = await make(btc, 900, store=store)
     await svc.warm_up()
     # down for 300 days; the new instance starts with the same store
-    svc2, md2, bus2 = await make(btc, 1200, store=store)
+    svc2, _md2, bus2 = await make(btc, 1200, store=store)
     await svc2.warm_up()
     got = signals_of(bus2)
     assert got == [s for s in expected_after(btc, 900) if s[0] <= btc[1200].open_time_ms]
@@ -120,7 +145,7 @@ async def test_event_ids_are_deterministic_so_a_replay_is_deduplicated(btc):
     await svc.warm_up()
     svc2, md2, bus2 = await make(btc, 800)
     await svc2.warm_up()
-    for s, m, b in ((svc, md, bus), (svc2, md2, bus2)):
+    for s, m, _b in ((svc, md, bus), (svc2, md2, bus2)):
         for i in range(801, 900):
             m.now_ms = btc[i].open_time_ms + DAY
             await s.on_candle(candle_event("BTCUSDT", btc[i]))
