@@ -26,16 +26,8 @@ for arg in "$@"; do
   esac
 done
 
-if docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
-  COMPOSE=(docker-compose)
-else
-  die "neither 'docker compose' nor 'docker-compose' is installed (Debian: apt-get install docker-compose)"
-fi
-if ! docker info >/dev/null 2>&1; then
-  die "no Docker engine is reachable ('docker info' failed). Start dockerd or set DOCKER_HOST, then retry."
-fi
+# shellcheck source=scripts/compose-lib.sh
+source scripts/compose-lib.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-binance-tool}"
 compose() { "${COMPOSE[@]}" -f docker-compose.yml "$@"; }

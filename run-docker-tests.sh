@@ -14,16 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 die() { echo "run-docker-tests: $*" >&2; exit 1; }
 
-if docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
-  COMPOSE=(docker-compose)
-else
-  die "neither 'docker compose' nor 'docker-compose' is installed (Debian: apt-get install docker-compose)"
-fi
-if ! docker info >/dev/null 2>&1; then
-  die "no Docker engine is reachable ('docker info' failed). Start dockerd or set DOCKER_HOST, then retry."
-fi
+# shellcheck source=scripts/compose-lib.sh
+source scripts/compose-lib.sh
 
 export COMPOSE_PROJECT_NAME="${BT_TESTS_PROJECT:-binance-tool-tests}"
 # Host port 0: let the engine pick free ports, so a running cluster's 5672/6379/... do not collide.

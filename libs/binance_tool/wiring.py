@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from redis.asyncio import Redis
 
 from binance_tool.bus.amqp import AmqpBus
-from binance_tool.config import BusSettings, ExchangeSettings, RedisSettings
+from binance_tool.bus.api import MessageBus
+from binance_tool.config import BusSettings, RedisSettings
 from binance_tool.events import Market
 from binance_tool.exchange.binance_market import BinanceMarketData
 from binance_tool.exchange.market_data import MarketData
+from binance_tool.health import Health, HealthServer
 from binance_tool.market.universe import spot_universe
 from binance_tool.state.idempotency import RedisIdempotencyStore
 
@@ -21,10 +26,53 @@ def amqp_bus(settings: BusSettings, redis: Redis, service: str) -> AmqpBus:
     return AmqpBus(settings, RedisIdempotencyStore(redis), service)
 
 
-def market_data(settings: ExchangeSettings) -> BinanceMarketData:
-    return BinanceMarketData(settings)
-
-
 async def universe(md: MarketData, quote_asset: str, only: list[str] | None) -> list[Market]:
     """The markets to follow; an unknown symbol in `only` fails start-up with its name."""
     return spot_universe(await md.exchange_info(), quote_asset, only)
+
+
+@dataclass
+class Adapters:
+    """What every service's composition root connects and later disposes of: the bus, the exchange's market
+    data, Redis (when a real adapter needs it) and the health endpoint."""
+
+    bus: MessageBus
+    market_data: MarketData
+    redis: Redis | None
+    health: Health
+    health_server: HealthServer
+
+    def require_redis(self) -> Redis:
+        if self.redis is None:
+            raise RuntimeError("a Redis-backed adapter was asked for but Redis was not connected")
+        return self.redis
+
+    async def aclose(self) -> None:
+        await self.health_server.stop()
+        await self.bus.close()
+        await self.market_data.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+async def connect_adapters(
+    settings: Any,
+    service: str,
+    *,
+    bus: MessageBus | None,
+    market_data: MarketData | None,
+    need_redis: bool,
+) -> Adapters:
+    """Real adapters for whatever the caller did not pass in (tests pass fakes); the bus is connected.
+
+    `settings` must combine BusSettings, RedisSettings, ExchangeSettings and ObservabilitySettings."""
+    redis = redis_client(settings) if bus is None or need_redis else None
+    if bus is None:
+        assert redis is not None
+        bus = amqp_bus(settings, redis, service)
+    health = Health()
+    adapters = Adapters(
+        bus, market_data or BinanceMarketData(settings), redis, health, HealthServer(health, port=settings.health_port)
+    )
+    await bus.connect()
+    return adapters

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from binance_tool import wiring
 from binance_tool.bus.api import MessageBus
 from binance_tool.clock import Clock, SystemClock
 from binance_tool.exchange.market_data import MarketData
-from binance_tool.health import Health, HealthServer
 from binance_tool.runtime import run_service
 from binance_tool.state.cursors import CandleCursorStore, RedisCandleCursorStore
 from services.candle_ingestion.service import CandleIngestionService
@@ -22,10 +20,7 @@ SERVICE = "candle-ingestion"
 @dataclass
 class App:
     service: CandleIngestionService
-    bus: MessageBus
-    market_data: MarketData
-    health_server: HealthServer
-    closers: list[Any]
+    adapters: wiring.Adapters
 
 
 async def build(
@@ -37,41 +32,31 @@ async def build(
     clock: Clock | None = None,
 ) -> App:
     """Composition root: tests pass fakes for any part."""
-    closers: list[Any] = []
-    redis = None
-    if bus is None or cursors is None:
-        redis = wiring.redis_client(settings)
-        closers.append(redis)
-    bus = bus or wiring.amqp_bus(settings, redis, SERVICE)  # type: ignore[arg-type]
-    md = market_data or wiring.market_data(settings)
-    await bus.connect()
-    await bus.declare()
-    markets = await wiring.universe(md, settings.ingestion_quote_asset, settings.symbols)
-    health = Health()
+    adapters = await wiring.connect_adapters(
+        settings, SERVICE, bus=bus, market_data=market_data, need_redis=cursors is None
+    )
+    await adapters.bus.declare()
+    markets = await wiring.universe(adapters.market_data, settings.ingestion_quote_asset, settings.symbols)
     service = CandleIngestionService(
-        bus,
-        md,
-        cursors or RedisCandleCursorStore(redis),  # type: ignore[arg-type]
+        adapters.bus,
+        adapters.market_data,
+        cursors or RedisCandleCursorStore(adapters.require_redis()),
         clock or SystemClock(),
         markets,
         settings.intervals,
-        health,
+        adapters.health,
         settings.ingestion_replica_id,
     )
-    return App(service, bus, md, HealthServer(health, port=settings.health_port), closers)
+    return App(service, adapters)
 
 
 async def main(settings: IngestionSettings, stop: asyncio.Event) -> None:
     app = await build(settings)
-    await app.health_server.start()
+    await app.adapters.health_server.start()
     try:
         await app.service.run(stop)
     finally:
-        await app.health_server.stop()
-        await app.bus.close()
-        await app.market_data.close()
-        for c in app.closers:
-            await c.aclose()
+        await app.adapters.aclose()
 
 
 def run() -> None:

@@ -31,6 +31,7 @@ SHELL_SCRIPTS = [
     "run-docker-cluster.sh",
     "run-docker-tests.sh",
     "scripts/check-deploy.sh",
+    "scripts/compose-lib.sh",
     "cli/port-forward-rabbitmq.sh",
     "cli/port-forward-redis.sh",
     "cli/port-forward-simulator.sh",
