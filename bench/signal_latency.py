@@ -61,7 +61,7 @@ async def main() -> None:
         else:
             signal_keys.add(key)
 
-    bus = AmqpBus(BusSettings(amqp_url=args.amqp_url), InMemoryIdempotencyStore(), "bench")  # type: ignore[arg-type]
+    bus = AmqpBus(BusSettings(amqp_url=args.amqp_url), InMemoryIdempotencyStore(), "bench")
     await bus.connect()
     await bus.declare([OBSERVER])
     consumer = await bus.consume(OBSERVER, observe)

@@ -76,7 +76,7 @@ async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
     specs, sim_url = cluster_specs(cfg)
     cluster = LocalCluster(specs, log_dir)
     monitor = Monitor()
-    bus = AmqpBus(BusSettings(amqp_url=cfg.amqp_url), InMemoryIdempotencyStore(), "demo-monitor")  # type: ignore[arg-type]
+    bus = AmqpBus(BusSettings(amqp_url=cfg.amqp_url), InMemoryIdempotencyStore(), "demo-monitor")
     await bus.connect()
     await bus.declare([DEMO_MONITOR])
     consumer = await bus.consume(DEMO_MONITOR, monitor.handle)

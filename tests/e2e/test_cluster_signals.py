@@ -52,7 +52,7 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
 
     await reset_bus_and_state(amqp_url, redis_url)
     redis = Redis.from_url(redis_url)
-    bus = AmqpBus(BusSettings(amqp_url=amqp_url), RedisIdempotencyStore(redis), "e2e-test")  # type: ignore[arg-type]
+    bus = AmqpBus(BusSettings(amqp_url=amqp_url), RedisIdempotencyStore(redis), "e2e-test")
     await bus.connect()
     await bus.declare([OBSERVER])
     seen: dict[str, list] = defaultdict(list)
