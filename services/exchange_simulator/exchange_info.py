@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from binance_tool.trading.filters import derived_filter_values
 from services.exchange_simulator.data import CandleSeries
 
 SNAPSHOT_FILE = "exchange_info_2021-03-24.json"
 TEMPLATE_SYMBOL = "BTCUSDT"
-
-
-def _fmt8(d: Decimal) -> str:
-    return format(d.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN), "f")
 
 
 def _max_decimals(values: np.ndarray) -> int:
@@ -35,20 +30,10 @@ def _max_decimals(values: np.ndarray) -> int:
 
 
 def derived_filters(daily: CandleSeries) -> dict[str, dict[str, str]]:
-    """Filter values for a symbol missing from the snapshot (rule in the module docstring)."""
+    """Filter values for a symbol missing from the snapshot (rule in `binance_tool.trading.filters`)."""
     price = float(np.median(daily.close.astype(np.float64)))
-    magnitude = math.floor(math.log10(price)) if price > 0 else 0
-    tick_exp = max(-8, min(magnitude - 4, -2))
     data_decimals = _max_decimals(np.concatenate([daily.open, daily.high, daily.low, daily.close]))
-    tick_exp = max(-8, min(tick_exp, -data_decimals))
-    tick = Decimal(1).scaleb(tick_exp)
-    step = Decimal(1).scaleb(max(-8, min(0, -(magnitude + 2))))
-    market_max = (Decimal(1_000_000) / Decimal(str(price))).quantize(step, rounding=ROUND_DOWN)
-    return {
-        "PRICE_FILTER": {"minPrice": _fmt8(tick), "maxPrice": "1000000.00000000", "tickSize": _fmt8(tick)},
-        "LOT_SIZE": {"minQty": _fmt8(step), "maxQty": "9000000.00000000", "stepSize": _fmt8(step)},
-        "MARKET_LOT_SIZE": {"minQty": "0.00000000", "maxQty": _fmt8(market_max), "stepSize": "0.00000000"},
-    }
+    return derived_filter_values(price, data_decimals)
 
 
 def synthesize_symbol(template: dict[str, Any], symbol: str, daily: CandleSeries) -> dict[str, Any]:
