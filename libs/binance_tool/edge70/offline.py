@@ -50,7 +50,7 @@ def series_signals(series: CandleSeries, config: Edge70Config, interval: str = "
                 symbol=series.symbol,
                 direction=str(DIRECTION_NAME[int(result.direction[i])]),
                 previous_direction=str(DIRECTION_NAME[int(result.previous[i])]),
-                signal_price=series.close_text[i],
+                signal_price=str(series.close_at(int(i))),
                 signal_timestamp_ms=open_time + step,  # close time + 1 ms
             )
         )

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from binance_tool.events.edge70 import Edge70Outcome
+from binance_tool.edge70.outcome import Edge70Outcome
 
 NONE, LONG, SHORT = 0, 1, -1
 BoolArray = npt.NDArray[np.bool_]

@@ -1,7 +1,8 @@
 """Event and command models (pydantic v2, frozen, strict, versioned) and their routing."""
 
+from binance_tool.edge70.outcome import Edge70Outcome
 from binance_tool.events.common import Direction, Market
-from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Outcome, Edge70Parameters, Edge70Signal
+from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Parameters, Edge70Signal
 from binance_tool.events.envelope import Envelope, deterministic_id
 from binance_tool.events.market import CandleClosed
 from binance_tool.events.notifications import SendUserMessage, Severity

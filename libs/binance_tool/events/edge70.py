@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from binance_tool.edge70.outcome import Edge70Outcome
 from binance_tool.events.common import Direction, Market
 from binance_tool.events.envelope import Envelope
 
@@ -43,15 +43,6 @@ class Edge70Signal(Envelope):
     signal_timestamp_ms: int = Field(ge=0)
     candle_open_time_ms: int = Field(ge=0)
     test_signal: bool = False
-
-
-class Edge70Outcome(StrEnum):
-    INSUFFICIENT_HISTORY = "insufficient_history"
-    NO_DIRECTION = "no_direction"
-    UNCHANGED = "unchanged"
-    FIRST_DIRECTION = "first_direction"  # "possible signal — check manually"
-    SIGNAL = "signal"
-    BOTH_TRIGGERS_IGNORED = "both_triggers_ignored"
 
 
 class Edge70CandleEvaluated(Envelope):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from binance_tool.market.units import to_units
+from binance_tool.market.units import from_units, to_units
 
 INTERVAL_MS: dict[str, int] = {
     "1m": 60_000,
@@ -49,8 +49,7 @@ class Candle:
 
 @dataclass(frozen=True)
 class CandleSeries:
-    """One market's candles in column form: exact integer price units (1e-8) for vectorised rules, plus the
-    original close strings so reported prices are exactly what the exchange said."""
+    """One market's candles in column form: exact integer price units (1e-8) for vectorised rules."""
 
     symbol: str
     open_time_ms: npt.NDArray[np.int64]
@@ -58,10 +57,25 @@ class CandleSeries:
     high: npt.NDArray[np.int64]
     low: npt.NDArray[np.int64]
     close: npt.NDArray[np.int64]
-    close_text: tuple[str, ...]
+    volume: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.open_time_ms.shape[0])
+
+    def close_at(self, i: int) -> Decimal:
+        """The close of candle i as the exchange wrote it (exact)."""
+        return from_units(int(self.close[i]))
+
+    def window(self, start: int, stop: int) -> CandleSeries:
+        return CandleSeries(
+            self.symbol,
+            self.open_time_ms[start:stop],
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            None if self.volume is None else self.volume[start:stop],
+        )
 
     @classmethod
     def from_candles(cls, symbol: str, candles: Iterable[Candle]) -> CandleSeries:
@@ -73,7 +87,7 @@ class CandleSeries:
             high=np.array([to_units(c.high) for c in rows], dtype=np.int64),
             low=np.array([to_units(c.low) for c in rows], dtype=np.int64),
             close=np.array([to_units(c.close) for c in rows], dtype=np.int64),
-            close_text=tuple(str(c.close) for c in rows),
+            volume=np.array([float(c.volume) for c in rows], dtype=np.float64),
         )
 
 
@@ -173,7 +187,7 @@ def load_candles_dir(
     symbols: Iterable[str] | None = None,
     interval: str | None = "1d",
 ) -> dict[str, CandleSeries]:
-    return {
-        symbol: CandleSeries.from_candles(symbol, read_candle_file(path, interval))
-        for symbol, path in candle_files(directory, symbols).items()
-    }
+    """Every (or the requested) market of a candle directory, validated; see `binance_tool.market.fast_load`."""
+    from binance_tool.market.fast_load import load_series_files
+
+    return load_series_files(candle_files(directory, symbols), interval)

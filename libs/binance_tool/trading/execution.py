@@ -10,7 +10,7 @@ The per-edge execution settings live in one declarative table, `EXECUTION_SETTIN
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, localcontext
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
 from binance_tool.trading.filters import SymbolFilters
@@ -69,6 +69,7 @@ EXECUTION_SETTINGS: dict[str, ExecutionSettings] = {
 
 def fee(notional: Decimal, rate: Decimal) -> Decimal:
     """Fee in the quote asset for a fill of `notional`, to 1e-8, rounded up (a backtest never under-charges)."""
-    with localcontext() as ctx:
-        ctx.rounding = ROUND_CEILING
-        return (notional * rate).quantize(Decimal("0.00000001"))
+    return (notional * rate).quantize(_FEE_QUANTUM, rounding=ROUND_CEILING)
+
+
+_FEE_QUANTUM = Decimal("0.00000001")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from enum import StrEnum
+from typing import NamedTuple
 
 from binance_tool.trading.filters import SymbolFilters
 
@@ -107,9 +108,8 @@ class SizingRules:
         }
 
 
-@dataclass(frozen=True)
-class Exposure:
-    """An open position, or a pending (unfilled) entry order, as the sizer sees it."""
+class Exposure(NamedTuple):
+    """An open position, or a pending (unfilled) entry order, as the sizer sees it (an immutable value)."""
 
     symbol: str
     quantity: Decimal
