@@ -11,6 +11,7 @@ import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,11 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
         check=True,
     )
     expected = [json.loads(line) for line in cli.stdout.splitlines()]
-    expected = [r for r in expected if first_live[r["symbol"]] <= r["candle_open_time"] <= last_open]
+    expected = [
+        r | {"signal_price": Decimal(r["signal_price"])}
+        for r in expected
+        if first_live[r["symbol"]] <= r["candle_open_time"] <= last_open
+    ]
     got = sorted(
         (
             {
@@ -147,7 +152,7 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
                 "direction": s.direction.value,
                 "previous_direction": s.previous_direction.value,
                 "candle_open_time": s.candle_open_time_ms,
-                "signal_price": str(s.signal_price),
+                "signal_price": Decimal(s.signal_price),
                 "signal_timestamp_ms": s.signal_timestamp_ms,
             }
             for s in seen["Edge70Signal"]

@@ -20,6 +20,8 @@ def _close_matrix(markets: dict[str, _Market], symbols: list[str], n: int) -> np
         mk = markets[s]
         present = mk.latest
         closes = mk.series.close.astype(np.float64) / PRICE_SCALE
+        if closes.shape[0] == 0:  # not listed yet at the end of the window
+            continue
         out[:, k] = np.where(present >= 0, closes[np.maximum(present, 0)], 0.0)
     return out
 

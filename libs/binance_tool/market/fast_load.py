@@ -30,10 +30,10 @@ def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
         return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # BadGzipFile is an OSError: first
+        raise CandleDataError(f"{path}: unreadable: {exc}") from None
     except OSError as exc:
         raise CandleDataError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise CandleDataError(f"{path}: unreadable: {exc}") from None
 
 
 def _first_bad_row(path: Path, interval: str | None) -> CandleDataError:

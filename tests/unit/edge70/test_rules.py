@@ -123,7 +123,7 @@ def _straightforward_signals(rows, long_lb, short_lb):
             continue
         new = "long" if hi else "short" if lo else direction
         if new != direction and direction is not None:
-            out.append((row["open_time"], new, direction, row["close_text"]))
+            out.append((row["open_time"], new, direction, Decimal(row["close_text"])))
         direction = new
     return out
 
@@ -149,7 +149,7 @@ def test_golden_signals_on_real_shared_data_equal_a_straightforward_computation(
             ]
         expected = _straightforward_signals(rows, long_lb, 21)
         got = [
-            (s.candle_open_time, s.direction, s.previous_direction, s.signal_price)
+            (s.candle_open_time, s.direction, s.previous_direction, Decimal(s.signal_price))
             for s in series_signals(series[symbol], Edge70Config(long_lb, 21))
         ]
         assert got == expected, symbol
