@@ -45,7 +45,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "open_profit": ("Open profit", "money"),
     "fees_paid": ("Fees paid", "money"),
 }
-SIGNED = {"net_profit", "roi_pct", "cagr_pct", "expectancy", "open_profit", "max_drawdown_pct", "max_loss_per_trade"}
+SIGNED = {"net_profit", "roi_pct", "cagr_pct", "expectancy", "open_profit", "max_loss_per_trade"}
 
 TRADE_COLUMNS: list[tuple[str, str, str]] = [  # key, header, kind
     ("symbol", "Symbol", "text"),

@@ -15,20 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from binance_tool.backtest.model import BacktestResult, FloatArray, IntArray, Trade
 
 DAY_MS = 86_400_000
 ZERO = Decimal(0)
-
-
-def daily_points(times: IntArray) -> IntArray:
-    """Index of the last candle of each UTC day."""
-    if times.shape[0] == 0:
-        return np.empty(0, dtype=np.int64)
-    day = times // DAY_MS
-    return np.append(np.flatnonzero(np.diff(day)), times.shape[0] - 1).astype(np.int64)
 
 
 def _money(d: Decimal | float | None) -> str | None:
@@ -51,14 +42,13 @@ def _drawdown(curve: FloatArray, times: IntArray) -> tuple[float, float, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         dd_pct = np.where(peak > 0, dd_abs / peak, 0.0)
     under = dd_abs > 1e-9
-    longest, start = 0.0, None
-    for i in range(under.shape[0]):  # runs of consecutive days under water
-        if under[i] and start is None:
-            start = i - 1 if i > 0 else i
-        if start is not None and (not under[i] or i == under.shape[0] - 1):
-            end = i
-            longest = max(longest, (times[end] - times[start]) / DAY_MS)
-            start = None
+    longest = 0.0
+    if under.any():  # each run under water lasts from the peak before it to the recovery (or the end)
+        edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
+        first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+        peak_at = np.maximum(first - 1, 0)
+        recovered_at = np.minimum(last + 1, curve.shape[0] - 1)
+        longest = float((times[recovered_at] - times[peak_at]).max()) / DAY_MS
     return float(dd_pct.max()) * 100, float(dd_abs.max()), longest
 
 
@@ -79,10 +69,11 @@ def compute_metrics(
     trades: Sequence[Trade],
     curve: FloatArray,
     times: IntArray,
-    exposed: npt.NDArray[np.bool_],
+    exposure_pct: float | None,
     initial: Decimal,
+    net_profit: float | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one curve (sampled daily) and its trades; `exposed` is per candle (any position held)."""
+    """Metrics of one curve (sampled daily) and its trades."""
     closed = sorted((t for t in trades if t.closed), key=lambda t: (t.exit_time_ms, t.symbol))
     pnls = [t.pnl for t in closed]
     wins = [p for p in pnls if p > 0]
@@ -90,7 +81,8 @@ def compute_metrics(
     gross_win, gross_loss = sum(wins, ZERO), -sum(losses, ZERO)
     open_profit = sum((t.pnl for t in trades if not t.closed), ZERO)
     final = float(curve[-1]) if curve.shape[0] else float(initial)
-    net = final - float(initial)
+    growth = final - float(initial)
+    net = growth if net_profit is None else net_profit
     span_days = (times[-1] - times[0]) / DAY_MS + 1 if times.shape[0] else 0.0
     years = span_days / 365.0
     ratio = final / float(initial)
@@ -110,7 +102,7 @@ def compute_metrics(
     return {
         "final_value": _money(final),
         "net_profit": _money(net),
-        "roi_pct": _ratio(net / float(initial) * 100),
+        "roi_pct": _ratio(growth / float(initial) * 100),
         "cagr_pct": _ratio(cagr),
         "trades": len(closed),
         "open_trades": len(trades) - len(closed),
@@ -122,7 +114,7 @@ def compute_metrics(
         "max_loss_per_trade": _money(min(pnls)) if pnls else None,
         "max_consecutive_wins": streak_w,
         "max_consecutive_losses": streak_l,
-        "profit_to_max_drawdown": _ratio(net / dd_abs) if dd_abs > 0 else None,
+        "profit_to_max_drawdown": _ratio(growth / dd_abs) if dd_abs > 0 else None,
         "avg_win": _money(avg_win),
         "avg_loss": _money(avg_loss),
         "avg_win_to_avg_loss": _ratio(float(avg_win / -avg_loss)) if avg_win and avg_loss else None,
@@ -131,21 +123,36 @@ def compute_metrics(
         "sharpe": _ratio(sharpe),
         "sortino": _ratio(sortino),
         "calmar": _ratio(cagr / dd_pct) if cagr is not None and dd_pct > 0 else None,
-        "exposure_time_pct": _ratio(float(exposed.mean()) * 100) if exposed.shape[0] else None,
+        "exposure_time_pct": _ratio(exposure_pct),
         "open_profit": _money(open_profit),
         "fees_paid": _money(sum((t.fees for t in trades), ZERO)),
     }
 
 
+def contribution_curve(pnl: FloatArray, previous_value: FloatArray, initial: float) -> FloatArray:
+    """A symbol's share of the portfolio's daily returns, compounded: each day's P&L change of the symbol divided
+    by the portfolio value the day before.  (Its P&L in money alone would overstate late, large positions.)"""
+    change = np.diff(np.concatenate(([0.0], pnl)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(previous_value > 0, change / previous_value, 0.0)
+    curve: FloatArray = initial * np.cumprod(1 + returns)
+    return curve
+
+
 def report_metrics(result: BacktestResult) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(total, per symbol)."""
-    days = daily_points(result.times)
-    day_times = result.times[days]
     initial = result.settings.initial_capital
-    total = compute_metrics(result.trades, result.value[days], day_times, result.open_positions > 0, initial)
+    bars = max(result.bars, 1)
+    total = compute_metrics(result.trades, result.value, result.times, result.exposed_bars / bars * 100, initial)
     per_symbol: dict[str, dict[str, Any]] = {}
+    by_symbol: dict[str, list[Trade]] = {s: [] for s in result.symbols}
+    for t in result.trades:
+        by_symbol[t.symbol].append(t)
+    previous_value = np.concatenate(([float(initial)], result.value[:-1]))
     for k, symbol in enumerate(result.symbols):
-        trades = [t for t in result.trades if t.symbol == symbol]
-        curve = float(initial) + result.symbol_pnl[days, k]
-        per_symbol[symbol] = compute_metrics(trades, curve, day_times, result.symbol_exposed[:, k], initial)
+        pnl = result.symbol_pnl[:, k]
+        curve = contribution_curve(pnl, previous_value, float(initial))
+        exposure = float(result.symbol_exposed_bars[k]) / bars * 100
+        net = float(pnl[-1]) if pnl.shape[0] else 0.0
+        per_symbol[symbol] = compute_metrics(by_symbol[symbol], curve, result.times, exposure, initial, net)
     return total, per_symbol

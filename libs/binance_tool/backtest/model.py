@@ -107,13 +107,15 @@ class BacktestResult:
     symbols: list[str]
     filters: dict[str, SymbolFilters]
     candles: int  # candles read (warm-up included)
-    times: IntArray  # every candle open time in the trading window (all symbols)
-    value: FloatArray  # portfolio value at each time's close
+    bars: int  # candle times in the trading window (all symbols)
+    times: IntArray  # sample times: the last candle of each UTC day in the window
+    value: FloatArray  # portfolio value at each sample
     cash: FloatArray  # quote balance (free + reserved for pending entries)
     holdings: FloatArray  # marked value of open positions
     open_positions: IntArray
-    symbol_pnl: FloatArray  # [time, symbol] cumulative realised + unrealised P&L
-    symbol_exposed: npt.NDArray[np.bool_]  # [time, symbol] a position is held at the close
+    symbol_pnl: FloatArray  # [sample, symbol] cumulative realised + unrealised P&L
+    exposed_bars: int  # candle times with at least one position held at the close
+    symbol_exposed_bars: IntArray  # per symbol
     trades: list[Trade]
     signals: list[SignalRecord]
     warnings: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from binance_tool.backtest.html_report import render_report_html
-from binance_tool.backtest.metrics import daily_points, report_metrics
+from binance_tool.backtest.metrics import report_metrics
 from binance_tool.backtest.model import BacktestResult, SignalRecord, Trade
 
 TRADE_COLUMNS = [
@@ -43,6 +43,12 @@ def prime_iso(times: np.ndarray) -> None:
     """Format many UTC ms times at once (vectorised) for `iso`."""
     texts = np.datetime_as_string(times.astype("datetime64[ms]"), unit="s")
     _ISO.update(zip(times.tolist(), (t + "Z" for t in texts.tolist()), strict=True))
+
+
+def _prime(result: BacktestResult) -> None:
+    times = [t.entry_time_ms for t in result.trades] + [t.exit_time_ms for t in result.trades]
+    times += [r.candle_open_time_ms for r in result.signals]
+    prime_iso(np.unique(np.array(times + result.times.tolist(), dtype=np.int64)))
 
 
 def _s(d: Decimal | None) -> str:
@@ -93,20 +99,19 @@ def signal_row(r: SignalRecord) -> dict[str, str]:
 
 def equity_columns(result: BacktestResult) -> dict[str, np.ndarray]:
     """Daily samples (the last close of each UTC day) of the portfolio curve."""
-    days = daily_points(result.times)
-    value = result.value[days]
+    value = result.value
     peak = np.maximum.accumulate(value) if value.shape[0] else value
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = np.where(peak > 0, (value / peak - 1) * 100, 0.0)
-        exposure = np.where(value > 0, result.holdings[days] / value * 100, 0.0)
+        exposure = np.where(value > 0, result.holdings / value * 100, 0.0)
     return {
-        "time_ms": result.times[days],
+        "time_ms": result.times,
         "value": value,
-        "cash": result.cash[days],
-        "holdings": result.holdings[days],
+        "cash": result.cash,
+        "holdings": result.holdings,
         "exposure_pct": exposure,
         "drawdown_pct": drawdown,
-        "open_positions": result.open_positions[days],
+        "open_positions": result.open_positions,
     }
 
 
@@ -145,7 +150,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> No
 def write_outputs(result: BacktestResult, out: Path, run: dict[str, Any]) -> dict[str, Any]:
     """Write every output file into `out` (created if needed); returns the report."""
     out.mkdir(parents=True, exist_ok=True)
-    prime_iso(result.times)
+    _prime(result)
     trades = [trade_row(t) for t in result.trades]
     _write_csv(out / "trades.csv", TRADE_COLUMNS, trades)
     _write_csv(out / "signals.csv", SIGNAL_COLUMNS, [signal_row(r) for r in result.signals])

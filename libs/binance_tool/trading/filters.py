@@ -69,12 +69,7 @@ class SymbolFilters:
         if out:
             return out
         if kind is OrderKind.LIMIT:
-            if price < self.min_price:
-                out.append(f"PRICE_FILTER: price {price} < minPrice {self.min_price}")
-            if self.max_price and price > self.max_price:
-                out.append(f"PRICE_FILTER: price {price} > maxPrice {self.max_price}")
-            if not _on_grid(price, self.min_price, self.tick_size):
-                out.append(f"PRICE_FILTER: price {price} is not a multiple of tickSize {self.tick_size}")
+            out += self.price_violations(price)
         if quantity < self.min_qty:
             out.append(f"LOT_SIZE: quantity {quantity} < minQty {self.min_qty}")
         if self.max_qty and quantity > self.max_qty:
@@ -87,6 +82,17 @@ class SymbolFilters:
             out.append(f"NOTIONAL: notional {notional} < minNotional {self.min_notional}")
         if self.max_notional and (not market or self.max_notional_applies_to_market) and notional > self.max_notional:
             out.append(f"NOTIONAL: notional {notional} > maxNotional {self.max_notional}")
+        return out
+
+    def price_violations(self, price: Decimal) -> list[str]:
+        """PRICE_FILTER reasons to reject a limit or stop price."""
+        out = []
+        if price < self.min_price:
+            out.append(f"PRICE_FILTER: price {price} < minPrice {self.min_price}")
+        if self.max_price and price > self.max_price:
+            out.append(f"PRICE_FILTER: price {price} > maxPrice {self.max_price}")
+        if not _on_grid(price, self.min_price, self.tick_size):
+            out.append(f"PRICE_FILTER: price {price} is not a multiple of tickSize {self.tick_size}")
         return out
 
     def is_tradable(self, quantity: Decimal, price: Decimal, kind: OrderKind = OrderKind.LIMIT) -> bool:

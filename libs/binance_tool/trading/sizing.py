@@ -213,7 +213,7 @@ def size_entry(
         return refuse(
             Constraint.INVALID_STOP, Refusal.INVALID_STOP, f"need 0 < stop {stop_price} < entry {entry_price}"
         )
-    if price_problems := [p for p in filters.violations(Decimal(1), entry_price) if p.startswith("PRICE_FILTER")]:
+    if price_problems := filters.price_violations(entry_price):
         return refuse(Constraint.PRICE_FILTER, Refusal.INVALID_PRICE, "; ".join(price_problems))
     if len(state.exposures) >= rules.max_open_positions:
         return refuse(
