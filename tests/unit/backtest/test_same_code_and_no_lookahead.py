@@ -132,3 +132,17 @@ def test_fills_never_use_prices_from_before_the_order_existed(inputs):
         assert lo <= t.exit_price <= hi or t.exit_reason.value == "end"
     entered = [r for r in result.signals if r.action is SignalAction.ENTRY_FILLED]
     assert len(entered) == len(result.trades) > 20
+
+
+def test_the_ledger_balances_cash_never_goes_negative_and_every_entry_respects_the_risk_rules(inputs):
+    settings = BacktestSettings()
+    result = run_backtest(inputs.series, inputs.filters, "1d", settings)
+    total_pnl = sum((t.pnl for t in result.trades), Decimal(0))
+    assert float(result.value[-1]) == pytest.approx(float(settings.initial_capital + total_pnl), abs=1e-4)
+    assert result.cash.min() >= 0
+    for r in result.signals:
+        d = r.decision
+        if d is not None and d.accepted:
+            assert d.risk <= d.portfolio_value * settings.sizing.risk_per_trade
+            assert d.notional <= d.portfolio_value * settings.sizing.max_position_pct
+            assert inputs.filters[r.symbol].violations(d.quantity, d.entry_price) == []
