@@ -116,6 +116,7 @@ class RunInfo:
     import_s: float = 0.0
     load_s: float = 0.0
     run_s: float = 0.0
+    first_symbol_run_s: float = 0.0  # includes one-off costs such as numba compilation
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,7 +127,7 @@ def write_output(out: Path, trades: Iterable[Trade], info: RunInfo) -> None:
         w.writerow(TRADE_COLUMNS)
         for t in trades:
             row = asdict(t)
-            w.writerow([repr(v) if isinstance(v, float) else v for v in (row[c] for c in TRADE_COLUMNS)])
+            w.writerow([repr(float(v)) if isinstance(v, float) else v for v in (row[c] for c in TRADE_COLUMNS)])
     (out / "meta.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
 
 
@@ -158,6 +159,10 @@ def run_cli(
     t = time.perf_counter()
     if setup is not None:
         setup(args.interval, symbols)
-    trades = [tr for s in symbols for tr in run(s, data[s], args.interval)]
+    trades = []
+    for n, s in enumerate(symbols):
+        trades += run(s, data[s], args.interval)
+        if n == 0:
+            info.first_symbol_run_s = time.perf_counter() - t
     info.run_s = time.perf_counter() - t
     write_output(args.out, trades, info)

@@ -42,8 +42,8 @@ NOTES = {
     "limit_orders": "open-source vectorbt has no limit orders: the limit fill (min(open, limit) when low <= "
     "limit, else cancelled) is precomputed as the entry mask and entry price of the next candle",
     "sizing": "SizeType.Percent of cash: percent = (1 + fee) × fill / (15 × limit), which buys equity × 1 % / "
-    "(limit × 15 %) coins after the fee; size_granularity 1e-8 floors the bought quantity (on entry candles only: on exits it would "
-    "floor the sold position too and leave a 1e-8 remainder open)",
+    "(limit × 15 %) coins after the fee; size_granularity 1e-8 floors the bought quantity (on entry candles "
+    "only: on exits it would floor the sold position too and leave a 1e-8 remainder open)",
     "stop": "sl_stop=0.15 from the fill price (StopEntryPrice.FillPrice), exit at the stop or the open if the "
     "candle opens below it (StopExitPrice.StopMarket). vectorbt executes one order per candle and column and "
     "checks stops only from the candle after the entry, so a stop on the fill candle (ours: when the fill was "
