@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from binance_tool.market.candles import CandleDataError
+from binance_tool.market.candles import INTERVAL_MS, CandleDataError
 
 err = Console(stderr=True)
 DAY_MS = 86_400_000
@@ -76,6 +76,9 @@ def backtest(
     except (UsageError, CandleDataError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except OSError as exc:  # --out not writable
+        err.print(f"[red]error:[/red] cannot write the output: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _run(opts: dict[str, object]) -> None:
@@ -90,6 +93,8 @@ def _run(opts: dict[str, object]) -> None:
     end_ms = _date_ms(str(opts["date_to"]), "--to") + DAY_MS - 1 if opts["date_to"] else None
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise UsageError(f"--from {opts['date_from']} is after --to {opts['date_to']}")
+    if opts["interval"] is not None and opts["interval"] not in INTERVAL_MS:
+        raise UsageError(f"--interval must be one of {', '.join(INTERVAL_MS)}, got {opts['interval']!r}")
     basis = str(opts["open_risk_basis"])
     if basis not in {b.value for b in RiskBasis}:
         raise UsageError(f"--open-risk-basis must be entry or mark, got {basis!r}")

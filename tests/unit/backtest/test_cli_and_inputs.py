@@ -53,6 +53,8 @@ def test_the_shared_daily_set_produces_every_output_file(shared_data: Path, tmp_
         (["--risk-per-trade", "2"], "risk_per_trade must be a fraction"),
         (["--open-risk-basis", "magic"], "entry or mark"),
         (["--from", "2030-01-01"], "no candles between"),
+        (["--interval", "3h"], "--interval must be one of"),
+        (["--initial-capital", "-5"], "initial capital must be positive"),
     ],
 )
 def test_bad_usage_exits_2_with_the_reason(shared_data: Path, tmp_path: Path, args, message):
@@ -117,3 +119,10 @@ def test_an_unreadable_exchange_info_file_is_an_error(shared_data: Path, tmp_pat
     bad.write_text("{not json")
     result = invoke("--candles-dir", str(shared_data / "1d"), "--out", str(tmp_path / "o"), "--exchange-info", str(bad))
     assert result.exit_code == 2 and "not a JSON exchangeInfo" in result.output.replace("\n", " ")
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(shared_data: Path, tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke("--candles-dir", str(shared_data / "1d"), "--symbols", "BTCUSDT", "--out", str(blocker))
+    assert result.exit_code == 2 and "cannot write the output" in result.output.replace("\n", " ")
