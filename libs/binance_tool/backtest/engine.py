@@ -297,4 +297,3 @@ def run_backtest(
 def _cut(s: CandleSeries, end_ms: int) -> CandleSeries:
     n = int(np.searchsorted(s.open_time_ms, end_ms, side="right"))
     return s if n == len(s) else s.window(0, n)
-
