@@ -7,6 +7,7 @@ from binance_tool.events.envelope import Envelope, deterministic_id
 from binance_tool.events.market import CandleClosed
 from binance_tool.events.notifications import SendUserMessage, Severity
 from binance_tool.events.registry import ALL_TYPES, REGISTRY, MalformedMessage, decode
+from binance_tool.events.trading import EntrySized, OrderSummary, TradeResult
 
 __all__ = [
     "ALL_TYPES",
@@ -17,11 +18,14 @@ __all__ = [
     "Edge70Outcome",
     "Edge70Parameters",
     "Edge70Signal",
+    "EntrySized",
     "Envelope",
     "MalformedMessage",
     "Market",
+    "OrderSummary",
     "SendUserMessage",
     "Severity",
+    "TradeResult",
     "decode",
     "deterministic_id",
 ]

@@ -11,8 +11,16 @@ from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Signal
 from binance_tool.events.envelope import Envelope
 from binance_tool.events.market import CandleClosed
 from binance_tool.events.notifications import SendUserMessage
+from binance_tool.events.trading import EntrySized, TradeResult
 
-ALL_TYPES: tuple[type[Envelope], ...] = (CandleClosed, Edge70Signal, Edge70CandleEvaluated, SendUserMessage)
+ALL_TYPES: tuple[type[Envelope], ...] = (
+    CandleClosed,
+    Edge70Signal,
+    Edge70CandleEvaluated,
+    SendUserMessage,
+    EntrySized,
+    TradeResult,
+)
 
 
 def _key(cls: type[Envelope]) -> tuple[str, int]:
