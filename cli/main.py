@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "backtest": ("cli.backtest_cmd", "backtest", False),
     "edge70": ("cli.edge70_cmd", "app", True),
     "docs": ("cli.docs_cmd", "app", True),
+    "trading": ("cli.trading_cmd", "app", True),
     "demo": ("cli.demo_cmd", "demo", False),
 }
 

@@ -5,5 +5,6 @@ from __future__ import annotations
 from binance_tool.bus.api import Subscription
 from services.demo_monitor.subscriptions import DEMO_MONITOR
 from services.edge70_signals.subscriptions import edge70_candles
+from services.position_sizer.subscriptions import sizer_signals
 
-ALL_SUBSCRIPTIONS: tuple[Subscription, ...] = (edge70_candles("1d"), DEMO_MONITOR)
+ALL_SUBSCRIPTIONS: tuple[Subscription, ...] = (edge70_candles("1d"), sizer_signals(), DEMO_MONITOR)

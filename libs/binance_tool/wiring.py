@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -29,6 +29,10 @@ def amqp_bus(settings: BusSettings, redis: Redis, service: str) -> AmqpBus:
 async def universe(md: MarketData, quote_asset: str, only: list[str] | None) -> list[Market]:
     """The markets to follow; an unknown symbol in `only` fails start-up with its name."""
     return spot_universe(await md.exchange_info(), quote_asset, only)
+
+
+if TYPE_CHECKING:
+    from binance_tool.exchange.binance_execution import BinanceSpot
 
 
 @dataclass
@@ -76,3 +80,10 @@ async def connect_adapters(
     )
     await bus.connect()
     return adapters
+
+
+async def spot_exchange(settings: Any) -> BinanceSpot:
+    """The spot execution + account adapter for `settings` (an ExchangeSettings): simulator, testnet or Binance."""
+    from binance_tool.exchange.binance_execution import BinanceSpot as _BinanceSpot
+
+    return _BinanceSpot(settings)

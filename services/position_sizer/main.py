@@ -1,0 +1,94 @@
+"""position-sizer entry point: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from binance_tool import wiring
+from binance_tool.bus.api import MessageBus
+from binance_tool.clock import Clock, SystemClock
+from binance_tool.exchange.execution import AccountData
+from binance_tool.health import Health, HealthServer
+from binance_tool.runtime import run_service
+from services.position_sizer.kill_switch import ModeStore, RedisModeStore
+from services.position_sizer.service import SERVICE, PositionSizerService
+from services.position_sizer.settings import SizerSettings
+from services.position_sizer.subscriptions import sizer_signals
+from services.position_sizer.tas_client import TasClient
+
+
+@dataclass
+class SizerApp:
+    service: PositionSizerService
+    bus: MessageBus
+    closers: list[Any]
+
+    async def aclose(self) -> None:
+        for closer in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+async def build(
+    settings: SizerSettings,
+    *,
+    bus: MessageBus | None = None,
+    account: AccountData | None = None,
+    tas: TasClient | None = None,
+    modes: ModeStore | None = None,
+    clock: Clock | None = None,
+) -> SizerApp:
+    closers: list[Any] = []
+    redis = wiring.redis_client(settings) if bus is None or modes is None else None
+    if redis is not None:
+        closers.append(redis.aclose)
+    if bus is None:
+        assert redis is not None
+        bus = wiring.amqp_bus(settings, redis, SERVICE)
+        await bus.connect()
+        closers.append(bus.close)
+    if account is None:
+        exchange = await wiring.spot_exchange(settings)
+        closers.append(exchange.close)
+        account = exchange
+    if tas is None:
+        if settings.tas_token is None:
+            raise RuntimeError("TAS_TOKEN is required (the TAS 'sizer' role token)")
+        tas = TasClient(settings.tas_url, settings.tas_token.get_secret_value(), settings.tas_timeout_s)
+        closers.append(tas.aclose)
+    service = PositionSizerService(
+        bus,
+        account,
+        tas,
+        modes or RedisModeStore(redis),  # type: ignore[arg-type]
+        clock or SystemClock(),
+        settings.rules,
+        settings.sizer_quote_asset,
+    )
+    return SizerApp(service, bus, closers)
+
+
+async def main(settings: SizerSettings, stop: asyncio.Event) -> None:
+    app = await build(settings)
+    health = Health()
+    server = HealthServer(health, port=settings.health_port) if settings.health_port else None
+    subscription = sizer_signals(settings.amqp_prefetch, settings.amqp_delivery_limit)
+    try:
+        if server:
+            await server.start()
+        await app.bus.declare([subscription])
+        consumer = await app.bus.consume(subscription, app.service.on_signal)
+        health.ready = True
+        await stop.wait()
+        await consumer.stop()
+    finally:
+        if server:
+            await server.stop()
+        await app.aclose()
+
+
+def run() -> None:
+    run_service(SERVICE, SizerSettings, main)
