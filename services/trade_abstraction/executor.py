@@ -10,6 +10,7 @@ active trade per (edge, symbol) across processes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -90,16 +91,25 @@ class SpotExecutor:
         self.entry_timeout_ms = entry_timeout_ms
         self.table = settings_table if settings_table is not None else EXECUTION_SETTINGS
         self.locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._filters: dict[str, tuple[float, SymbolFilters]] = {}  # symbol → (read at, filters)
+        self.filters_ttl_s = 60.0
 
     # --- shared lookups -----------------------------------------------------------------------------------
     async def _market(self, edge: str, symbol: str) -> tuple[ExecutionSettings, SymbolFilters] | Outcome:
         settings = self.table.get(edge)
         if settings is None:
             return Outcome(TradeStatus.UNKNOWN_EDGE, f"unknown edge {edge!r} (known: {', '.join(sorted(self.table))})")
-        try:
-            filters = (await self.account.symbol_filters([symbol])).get(symbol)
-        except ExchangeUnavailable as exc:
-            return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, f"exchange info unavailable: {exc}", retry_allowed=True)
+        cached = self._filters.get(symbol)
+        if cached is not None and time.monotonic() - cached[0] < self.filters_ttl_s:
+            filters: SymbolFilters | None = cached[1]
+        else:
+            try:
+                filters = (await self.account.symbol_filters([symbol])).get(symbol)
+            except ExchangeUnavailable as exc:
+                why = f"exchange info unavailable: {exc}"
+                return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, why, retry_allowed=True)
+            if filters is not None:
+                self._filters[symbol] = (time.monotonic(), filters)
         if filters is None or (filters.quote_asset and filters.quote_asset != self.quote):
             return Outcome(TradeStatus.UNKNOWN_SYMBOL, f"{symbol} is not a tradable {self.quote} spot market")
         return settings, filters
