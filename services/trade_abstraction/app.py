@@ -17,8 +17,10 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from binance_tool.bus.api import Publisher
 from binance_tool.clock import Clock
@@ -68,9 +70,16 @@ def build_app(deps: TasDeps) -> FastAPI:
         version="1.0.0",
         description="Spot trading commands: long, close, move-stop. Results are explicit statuses.",
     )
-    responses: dict[int | str, dict[str, Any]] = {
+    auth: dict[int | str, dict[str, Any]] = {
         401: {"description": "no or unknown bearer token"},
         403: {"description": "the token's role may not do this"},
+    }
+    by_code: dict[int, list[str]] = {}
+    for status, code in HTTP_STATUS.items():
+        by_code.setdefault(code, []).append(status.value)
+    responses: dict[int | str, dict[str, Any]] = auth | {
+        code: {"model": TradeResponse, "description": "status " + " / ".join(names)}
+        for code, names in sorted(by_code.items())
     }
 
     def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
@@ -156,7 +165,7 @@ def build_app(deps: TasDeps) -> FastAPI:
         """Not possible on spot (use /spot/close to exit a long)."""
         return _respond(Outcome(TradeStatus.NOT_SUPPORTED, "short is not supported on spot"), req.edge, req.symbol)
 
-    @app.get("/spot/positions", response_model=list[PositionView], responses=responses)
+    @app.get("/spot/positions", response_model=list[PositionView], responses=auth)
     async def positions(who: Principal = Depends(principal)) -> list[PositionView]:
         """Active trades (entering or open) with their entry and stop."""
         return [
@@ -187,6 +196,23 @@ def build_app(deps: TasDeps) -> FastAPI:
     @app.get("/ready")
     async def ready() -> JSONResponse:
         return JSONResponse({"ready": deps.health.ready}, 200 if deps.health.ready else 503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        raw = exc.body if isinstance(exc.body, dict) else {}
+        edge = str(raw.get("edge", ""))[:20]
+        symbol = str(raw.get("symbol", ""))[:20]
+        return _respond(Outcome(TradeStatus.BAD_REQUEST, f"invalid request: {reasons}"[:2000]), edge, symbol)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # e.g. a body that is not JSON
+            return _respond(Outcome(TradeStatus.BAD_REQUEST, f"invalid request: {exc.detail}"), "", "")
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ExchangeUnavailable)
     async def _unavailable(request: Request, exc: ExchangeUnavailable) -> JSONResponse:

@@ -28,6 +28,7 @@ class TradeStatus(StrEnum):
     STOP_MOVED = "STOP_MOVED"
     STOP_ABOVE_MARKET = "STOP_ABOVE_MARKET"
     NOT_FOUND = "NOT_FOUND"
+    BAD_REQUEST = "BAD_REQUEST"  # the request does not validate: `msg` says which field and why
     NOT_SUPPORTED = "NOT_SUPPORTED"
     UNKNOWN_EDGE = "UNKNOWN_EDGE"
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
@@ -43,6 +44,7 @@ HTTP_STATUS: dict[TradeStatus, int] = {
     TradeStatus.CLOSED: 200,
     TradeStatus.STOP_MOVED: 200,
     TradeStatus.UNKNOWN_OUTCOME: 202,
+    TradeStatus.BAD_REQUEST: 400,
     TradeStatus.NOT_SUPPORTED: 400,
     TradeStatus.UNKNOWN_EDGE: 400,
     TradeStatus.UNKNOWN_SYMBOL: 400,
@@ -95,8 +97,10 @@ class LongRequest(_Request):
     """Open a long spot position. Only the position sizer may call this: the quantity is its decision."""
 
     signal_id: str = Field(description="the signal's id; makes the entry's client order id", examples=["c0ffee"])
-    signal_price: Decimal = Field(description="the signal's close price; the buy limit is derived from it")
-    quantity: Decimal = Field(description="base quantity decided by the position sizer (rounded down to LOT_SIZE)")
+    signal_price: Decimal = Field(gt=0, description="the signal's close price; the buy limit is derived from it")
+    quantity: Decimal = Field(
+        gt=0, description="base quantity decided by the position sizer (rounded down to LOT_SIZE)"
+    )
 
     @field_validator("signal_id")
     @classmethod
@@ -125,7 +129,7 @@ class ShortRequest(_Request):
 
 
 class MoveStopRequest(_Request):
-    new_stop_price: Decimal = Field(description="new stop trigger; must be below the current price")
+    new_stop_price: Decimal = Field(gt=0, description="new stop trigger; must be below the current price")
 
     @field_validator("new_stop_price")
     @classmethod

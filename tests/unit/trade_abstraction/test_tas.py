@@ -41,7 +41,8 @@ async def test_no_token_is_401_and_a_token_without_the_role_is_403(tas: Tas):
 async def test_bad_requests_get_a_4xx_with_the_reason_and_place_nothing(tas: Tas, change):
     body = {"edge": "edge70", "symbol": "BTCUSDT", "signal_id": "s", "signal_price": "100", "quantity": "1"} | change
     response = await tas.post("/spot/long", body)
-    assert response.status_code == 422 and response.json()["detail"]
+    assert response.status_code == 400 and response.json()["status"] == "BAD_REQUEST"
+    assert response.json()["msg"].startswith("invalid request: ")
     assert tas.exchange.orders == []
 
 
