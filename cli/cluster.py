@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -117,11 +118,14 @@ class ClusterConfig:
     symbols: str = ""
     ingestion_replicas: int = 2
     log_level: str = "INFO"
+    trading: bool = True  # position-sizer + trade-abstraction: signals become orders on the simulator
+    initial_usdt: str = "10000"
     extra_env: tuple[tuple[str, str], ...] = ()
 
 
 def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list[ProcessSpec], str]:
-    """The processes of this issue's cluster: simulator, N ingestion replicas, edge70-signals."""
+    """The cluster's processes: simulator, N ingestion replicas, edge70-signals, and (with `trading`) the
+    trade-abstraction service and the position-sizer trading on the simulator's account."""
     sim_port = sim_port or free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     common = {
@@ -140,6 +144,7 @@ def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list
         "SIM_START": cfg.start,
         "SIM_SPEED": str(cfg.speed),
         "SIM_SYMBOLS": cfg.symbols,
+        "SIM_BALANCES": f"USDT={cfg.initial_usdt}",
         "LOG_LEVEL": cfg.log_level,
         **dict(cfg.extra_env),
     }
@@ -170,4 +175,35 @@ def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list
             port,
         )
     )
+    if cfg.trading:
+        specs += trading_specs(common)
     return specs, sim_url
+
+
+def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
+    """trade-abstraction (its API port doubles as the readiness probe) and position-sizer, sharing a fresh token."""
+    from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET
+
+    token = secrets.token_urlsafe(24)
+    keys = {"BINANCE_API_KEY": DEV_API_KEY, "BINANCE_API_SECRET": DEV_API_SECRET}
+    tas_port, sizer_port = free_port(), free_port()
+    return [
+        ProcessSpec(
+            "trade-abstraction",
+            [str(BIN / "bt-trade-abstraction")],
+            {**common, **keys, "TAS_HOST": "127.0.0.1", "TAS_PORT": str(tas_port), "TAS_TOKENS": f"sizer={token}"},
+            tas_port,
+        ),
+        ProcessSpec(
+            "position-sizer",
+            [str(BIN / "bt-position-sizer")],
+            {
+                **common,
+                **keys,
+                "HEALTH_PORT": str(sizer_port),
+                "TAS_URL": f"http://127.0.0.1:{tas_port}",
+                "TAS_TOKEN": token,
+            },
+            sizer_port,
+        ),
+    ]

@@ -11,7 +11,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from binance_tool.bus.api import Delivery
-from binance_tool.events import CandleClosed, Edge70CandleEvaluated, Edge70Signal, Envelope, SendUserMessage
+from binance_tool.events import (
+    CandleClosed,
+    Edge70CandleEvaluated,
+    Edge70Signal,
+    EntrySized,
+    Envelope,
+    SendUserMessage,
+    TradeResult,
+)
 
 
 def _day(ms: int) -> str:
@@ -29,6 +37,9 @@ class Monitor:
     signal_count: Counter[str] = field(default_factory=Counter)
     messages: deque[SendUserMessage] = field(default_factory=lambda: deque(maxlen=5))
     message_count: int = 0
+    sizing: Counter[str] = field(default_factory=Counter)
+    trades: deque[TradeResult] = field(default_factory=lambda: deque(maxlen=8))
+    trade_count: Counter[str] = field(default_factory=Counter)
 
     async def handle(self, event: Envelope, _delivery: Delivery | None = None) -> None:
         if isinstance(event, CandleClosed):
@@ -41,6 +52,11 @@ class Monitor:
         elif isinstance(event, Edge70Signal):
             self.signals.append(event)
             self.signal_count[event.direction.value] += 1
+        elif isinstance(event, EntrySized):
+            self.sizing["accepted" if event.accepted else f"refused {event.binding}"] += 1
+        elif isinstance(event, TradeResult):
+            self.trades.append(event)
+            self.trade_count[f"{event.action} {event.status}"] += 1
         elif isinstance(event, SendUserMessage):
             self.messages.append(event)
             self.message_count += 1
@@ -81,10 +97,19 @@ class Monitor:
                 s.previous_direction.value,
                 str(s.signal_price),
             )
+        sized = ", ".join(f"{k} {v}" for k, v in sorted(self.sizing.items())) or "-"
+        head.add_row(f"[bold]sizing[/bold] {sized}", "", "")
+        trades = Table(title="latest trade results (Trade Abstraction Service)", expand=False)
+        for col in ("action", "symbol", "status", "filled", "detail"):
+            trades.add_column(col)
+        for t in reversed(self.trades):
+            colour = "green" if t.http_status < 300 else "yellow" if t.http_status < 500 else "red"
+            trades.add_row(t.action, t.market.symbol, f"[{colour}]{t.status}[/]", str(t.executed_qty), t.msg[:70])
         msgs = "\n".join(f"[dim]{m.service}[/dim] {m.text}" for m in reversed(self.messages)) or "-"
         return Group(
             Panel(head, title="binance-tool local demo — Ctrl-C stops", subtitle=procs),
             dirs,
             sig,
+            trades,
             Panel(msgs, title="latest user messages"),
         )

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 from binance_tool.bus.api import Binding, Subscription
-from binance_tool.events import CandleClosed, Edge70CandleEvaluated, Edge70Signal, SendUserMessage
+from binance_tool.events import (
+    CandleClosed,
+    Edge70CandleEvaluated,
+    Edge70Signal,
+    EntrySized,
+    SendUserMessage,
+    TradeResult,
+)
 
 DEMO_MONITOR = Subscription(
     queue="demo-monitor.all",
@@ -9,8 +16,9 @@ DEMO_MONITOR = Subscription(
         Binding(CandleClosed.EXCHANGE, "#"),
         Binding(Edge70Signal.EXCHANGE, "#"),
         Binding(SendUserMessage.EXCHANGE, "#"),
+        Binding(TradeResult.EXCHANGE, "#"),
     ),
-    accepts=(CandleClosed, Edge70CandleEvaluated, Edge70Signal, SendUserMessage),
+    accepts=(CandleClosed, Edge70CandleEvaluated, Edge70Signal, SendUserMessage, EntrySized, TradeResult),
     description="the local demo's live progress view (everything); deleted one minute after the demo stops",
     prefetch=500,
     extra_arguments={"x-expires": 60_000},

@@ -1,5 +1,6 @@
-"""Composition root: `build_app(settings)` wires the candle store, clock, exchange info, faults and stream hub
-into a FastAPI app (REST under /api/v3, streams under /ws and /stream, control under /sim)."""
+"""Composition root: `build_app(settings)` wires the candle store, clock, exchange info, faults, stream hub and the
+simulated account (ledger, matching engine, user data stream) into a FastAPI app (REST under /api/v3, streams under
+/ws and /stream, the WebSocket API under /ws-api/v3, control under /sim)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.exchange_simulator.clock import SimClock
 from services.exchange_simulator.control import build_control_router
 from services.exchange_simulator.data import CandleStore
+from services.exchange_simulator.engine import TradingEngine
 from services.exchange_simulator.exchange_info import ExchangeInfo
 from services.exchange_simulator.faults import Faults
 from services.exchange_simulator.hub import StreamHub
+from services.exchange_simulator.ledger import Ledger
+from services.exchange_simulator.reply_lost import SimulatorApp
 from services.exchange_simulator.rest import (
     BinanceError,
     WeightCounter,
@@ -29,6 +33,10 @@ from services.exchange_simulator.rest import (
 from services.exchange_simulator.settings import SimulatorSettings
 from services.exchange_simulator.state import SimState
 from services.exchange_simulator.streams import build_ws_router
+from services.exchange_simulator.trading_control import build_trading_control_router
+from services.exchange_simulator.trading_rest import OrderCounter, build_trading_router
+from services.exchange_simulator.user_stream import UserStreamHub
+from services.exchange_simulator.ws_api import build_ws_api_router
 
 
 def build_state(
@@ -50,7 +58,21 @@ def build_state(
         delay_ms=settings.sim_fault_delay_ms,
         http_429_every=settings.sim_fault_http_429_every,
         retry_after_s=settings.sim_fault_retry_after_s,
+        order_429_next=settings.sim_fault_order_429_next,
+        order_ban_s=settings.sim_fault_order_ban_s,
+        reply_lost_next=settings.sim_fault_reply_lost_next,
+        reply_lost_mode=settings.sim_fault_reply_lost_mode,
+        reply_lost_hold_s=settings.sim_fault_reply_lost_hold_s,
+        user_stream_drop_every=settings.sim_fault_user_stream_drop_every,
     )
+    hub = StreamHub(store, clock, settings.sim_ws_queue_size)
+    user_hub = UserStreamHub(settings.sim_ws_queue_size)
+    traded = [info.symbols[s] for s in store.symbols if s in info.symbols]
+    ledger = Ledger(settings.sim_balances, {e[k] for e in traded for k in ("baseAsset", "quoteAsset")})
+    engine = TradingEngine(
+        store, info, ledger, settings.sim_fee_rate, settings.sim_partial_fill_ratio, publish=user_hub.publish
+    )
+    hub.boundary_listeners.append(engine.on_boundary)
     return SimState(
         settings=settings,
         clock=clock,
@@ -58,8 +80,11 @@ def build_state(
         exchange_info=info,
         faults=faults,
         weight=WeightCounter(),
-        hub=StreamHub(store, clock, settings.sim_ws_queue_size),
+        hub=hub,
         log=structlog.get_logger("exchange_simulator"),
+        trading=engine,
+        user_hub=user_hub,
+        order_counter=OrderCounter(),
     )
 
 
@@ -97,11 +122,14 @@ def build_app(
                         await t
             state.log.info("simulator_stopped", sim_time=state.clock.now_ms())
 
-    app = FastAPI(title="binance-tool exchange simulator", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = SimulatorApp(title="binance-tool exchange simulator", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sim = state
     app.include_router(build_router(state))
+    app.include_router(build_trading_router(state))
     app.include_router(build_ws_router(state))
+    app.include_router(build_ws_api_router(state))
     app.include_router(build_control_router(state))
+    app.include_router(build_trading_control_router(state))
 
     @app.exception_handler(BinanceError)
     async def binance_error(_request: Request, err: BinanceError) -> Response:

@@ -62,6 +62,10 @@ class SimClock:
         """True while simulated time moves by itself."""
         return not self._paused and self._speed > 0 and not self.finished
 
+    def real_seconds_since_rebase(self) -> float:
+        """Real seconds since the clock was last set (start, advance, pause/resume, speed change)."""
+        return max(0.0, self._monotonic() - self._anchor_real)
+
     def real_seconds_until(self, sim_ms: int) -> float | None:
         """Real seconds until the clock reaches `sim_ms` (0 if passed), None if it will not get there by itself."""
         now = self._raw_now()

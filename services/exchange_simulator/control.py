@@ -42,6 +42,8 @@ def status(state: SimState) -> dict[str, Any]:
         "streams": state.hub.status(),
         "faults": state.faults.snapshot(),
         "usedWeight1m": state.weight.used,
+        "openOrders": len(state.trading.open_orders(None)),
+        "userStreams": state.user_hub.status(),
     }
 
 

@@ -82,6 +82,7 @@ class StreamHub:
         self._ids = itertools.count(1)
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
+        self.boundary_listeners: list[Callable[[int], None]] = []  # e.g. the matching engine, before the fan-out
 
     # -- subscriptions -----------------------------------------------------------------------------------------
     def parse(self, name: str) -> StreamKey:
@@ -126,6 +127,7 @@ class StreamHub:
             now = self.clock.now_ms()
             boundary = (self.cursor // HOUR_MS + 1) * HOUR_MS
             while boundary <= now:
+                self._notify(boundary)
                 self.fan_out(boundary)
                 self.cursor = boundary
                 boundary += HOUR_MS
@@ -137,6 +139,13 @@ class StreamHub:
             timeout = MAX_WAIT_S if delay is None else min(delay, MAX_WAIT_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    def _notify(self, boundary: int) -> None:
+        for listener in self.boundary_listeners:
+            try:
+                listener(boundary)
+            except Exception:  # a listener bug must not stop the clock task
+                log.exception("boundary_listener_failed", boundary=boundary)
 
     async def wait_until(self, sim_ms: int, timeout_s: float = 30.0) -> None:
         """Return once every event up to `sim_ms` has been queued to the subscribers."""

@@ -14,14 +14,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.exchange_simulator import candles
-from services.exchange_simulator.faults import TOO_MANY_REQUESTS_MSG
+from services.exchange_simulator.faults import BANNED_MSG, TOO_MANY_REQUESTS_MSG, is_order_request
 from services.exchange_simulator.state import SimState
 
 VALID_INTERVALS = {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"}
 SUPPORTED_INTERVALS = ("1h", "1d")
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 INT_RE = re.compile(r"^-?[0-9]{1,20}$")
-WEIGHTS = {"/api/v3/ping": 1, "/api/v3/time": 1, "/api/v3/exchangeInfo": 20, "/api/v3/klines": 2}
+WEIGHTS = {
+    "/api/v3/ping": 1,
+    "/api/v3/time": 1,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/klines": 2,
+    "/api/v3/account": 20,
+    "/api/v3/allOrders": 20,
+    "/api/v3/myTrades": 20,
+}
+REPLY_LOST = "sim.reply_lost"  # scope flag: this order request is executed but its reply must be lost
 
 
 class BinanceError(Exception):
@@ -172,13 +181,30 @@ class WeightCounter:
 
 
 def request_weight(request: Request) -> int:
-    path = request.url.path
+    path, method = request.url.path, request.method
     if path == "/api/v3/ticker/price":
         return 2 if "symbol" in request.query_params else 4
+    if path == "/api/v3/openOrders" and method == "GET":
+        return 6 if "symbol" in request.query_params else 80
+    if path == "/api/v3/order" and method == "GET":
+        return 4
     return WEIGHTS.get(path, 1)
 
 
 CallNext = Callable[[Request], Awaitable[Response]]
+
+
+def _too_many(retry_after_s: int) -> Response:
+    return json_response(
+        {"code": -1003, "msg": TOO_MANY_REQUESTS_MSG}, status=429, headers={"Retry-After": str(retry_after_s)}
+    )
+
+
+def _banned(remaining_s: int) -> Response:
+    until = int((time.time() + remaining_s) * 1000)
+    return json_response(
+        {"code": -1003, "msg": BANNED_MSG.format(until=until)}, status=418, headers={"Retry-After": str(remaining_s)}
+    )
 
 
 def api_middleware(state: SimState) -> Callable[[Request, CallNext], Awaitable[Response]]:
@@ -189,14 +215,20 @@ def api_middleware(state: SimState) -> Callable[[Request, CallNext], Awaitable[R
         faults = state.faults
         if faults.delay_ms:
             await asyncio.sleep(faults.delay_ms / 1000)
-        if faults.count_request_is_429():
+        order_request = is_order_request(request.method, request.url.path)
+        if (banned_s := faults.ban_remaining_s()) is not None:
+            state.log.info("fault_http_418", path=request.url.path, retry_after_s=banned_s)
+            response = _banned(banned_s)
+        elif order_request and faults.take_order_429():
+            state.log.info("fault_order_429", path=request.url.path, retry_after_s=faults.retry_after_s)
+            response = _too_many(faults.retry_after_s)
+        elif faults.count_request_is_429():
             state.log.info("fault_http_429", path=request.url.path, retry_after_s=faults.retry_after_s)
-            response = json_response(
-                {"code": -1003, "msg": TOO_MANY_REQUESTS_MSG},
-                status=429,
-                headers={"Retry-After": str(faults.retry_after_s)},
-            )
+            response = _too_many(faults.retry_after_s)
         else:
+            if order_request and faults.take_reply_lost():
+                state.log.info("fault_reply_lost", path=request.url.path, mode=faults.reply_lost_mode)
+                request.scope[REPLY_LOST] = True
             try:
                 response = await call_next(request)
             except BinanceError as err:  # pragma: no cover - handled by the exception handler

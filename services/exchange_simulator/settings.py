@@ -3,14 +3,49 @@ a bad value makes the service refuse to start with a message naming the variable
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from binance_tool.config.settings import COMMON
+
+# Development credentials of the simulated account: not secrets, documented so the local demo works out of the box.
+DEV_API_KEY = "SimulatorDevApiKey0000000000000000000000000000000000000000000000"
+DEV_API_SECRET = "SimulatorDevApiSecret0000000000000000000000000000000000000000000"
+API_KEY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+
+
+def parse_balances(value: object) -> dict[str, Decimal]:
+    """`USDT=10000,BTC=0.5` -> {"USDT": Decimal("10000"), "BTC": Decimal("0.5")} (amounts >= 0)."""
+    if isinstance(value, dict):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        items = []
+        for part in str(value).split(","):
+            if part.strip():
+                asset, sep, amount = part.partition("=")
+                if not sep:
+                    raise ValueError(f"expected ASSET=amount, got {part.strip()!r}")
+                items.append((asset, amount))
+    out: dict[str, Decimal] = {}
+    for asset, amount in items:
+        name = asset.strip().upper()
+        if not ASSET_RE.match(name):
+            raise ValueError(f"bad asset name {asset.strip()!r}")
+        try:
+            parsed = Decimal(amount.strip())
+        except InvalidOperation:
+            raise ValueError(f"{name}: {amount.strip()!r} is not a decimal") from None
+        if not parsed.is_finite() or parsed < 0:
+            raise ValueError(f"{name}: amount must be >= 0")
+        out[name] = parsed
+    return out
 
 
 def parse_time_ms(value: object) -> int:
@@ -54,6 +89,34 @@ class SimulatorSettings(BaseSettings):
     sim_fault_delay_ms: int = Field(default=0, ge=0)
     sim_fault_http_429_every: int = Field(default=0, ge=0)
     sim_fault_retry_after_s: int = Field(default=1, ge=0)
+    # -- trading (signed endpoints, matching, user data stream) ----------------------------------------------------
+    sim_api_key: str = Field(default=DEV_API_KEY, description="the simulated account's API key (X-MBX-APIKEY)")
+    sim_api_secret: str = Field(default=DEV_API_SECRET, min_length=1, description="HMAC-SHA256 secret")
+    sim_balances: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=lambda: {"USDT": Decimal(10_000)}, description="starting balances, e.g. USDT=10000,BTC=0.5"
+    )
+    sim_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1, description="commission per fill")
+    sim_partial_fill_ratio: Decimal = Field(
+        default=Decimal(1), gt=0, le=1, description="share of the remaining quantity filled per crossing candle"
+    )
+    sim_fault_order_429_next: int = Field(default=0, ge=0)
+    sim_fault_order_ban_s: int = Field(default=120, ge=0)
+    sim_fault_reply_lost_next: int = Field(default=0, ge=0)
+    sim_fault_reply_lost_mode: Literal["hold", "close"] = "hold"
+    sim_fault_reply_lost_hold_s: float = Field(default=30.0, ge=0)
+    sim_fault_user_stream_drop_every: int = Field(default=0, ge=0)
+
+    @field_validator("sim_api_key")
+    @classmethod
+    def _api_key_format(cls, v: str) -> str:
+        if not API_KEY_RE.match(v):
+            raise ValueError("must be 1-64 letters or digits (Binance's API-key format)")
+        return v
+
+    @field_validator("sim_balances", mode="before")
+    @classmethod
+    def _parse_balances(cls, v: object) -> dict[str, Decimal]:
+        return parse_balances(v)
 
     @field_validator("sim_data_dir")
     @classmethod

@@ -210,8 +210,9 @@ class SpotExecutor:
             return OrderResult(OrderOutcome.REJECTED, None, None, f"not placed ({first.reason or first.outcome})")
         return first
 
-    @staticmethod
-    def _apply_entry(record: TradeRecord, order: OrderState) -> None:
+    def _apply_entry(self, record: TradeRecord, order: OrderState) -> None:
+        if record.entry_order_id is None and order.time_ms:  # the deadline runs on the exchange's clock
+            record.entry_deadline_ms = order.time_ms + self.entry_timeout_ms
         record.entry_order_id = order.order_id
         record.entry_status = order.status.value
         if order.executed_qty >= record.executed_qty:  # order state only moves forward
@@ -246,6 +247,9 @@ class SpotExecutor:
         placed = await self._place_stop(record, target, stop, limit)
         if placed.outcome is OrderOutcome.ACCEPTED and placed.order is not None:
             orders.append(summary("stop", placed.order))
+            log.info(
+                "tas_protected", trade_id=record.trade_id, symbol=record.symbol, stop=str(stop), quantity=str(target)
+            )
             return Outcome(TradeStatus.ENTERED, f"stop {stop} for {target}", record, orders)
         return await self._dump(record, filters, f"stop could not be placed: {placed.reason}", orders)
 
@@ -398,7 +402,10 @@ class SpotExecutor:
             record = current
             if record.state is TradeState.ENTERING:
                 order = await self._safe_get(record.symbol, record.entry_client_id)
-                now = self.clock.now_ms()
+                try:
+                    now = await self.account.server_time_ms()
+                except ExchangeUnavailable:
+                    return
                 if order is None:
                     if record.entry_status == "UNKNOWN" and now > record.entry_deadline_ms:
                         record.state, record.note = TradeState.NOT_ENTERED, "entry never reached the exchange"
@@ -409,6 +416,8 @@ class SpotExecutor:
                     cancelled = await self.ex.cancel_order(record.symbol, record.entry_client_id)
                     if cancelled.order is not None:
                         self._apply_entry(record, cancelled.order)
+                    log.info("tas_entry_expired", trade_id=record.trade_id, symbol=record.symbol,
+                             filled=str(record.executed_qty))  # fmt: skip
                 await self.store.save(record)
                 if record.executed_qty > record.stop_qty:
                     await self._protect(record, settings, filters)
@@ -419,6 +428,8 @@ class SpotExecutor:
                     record.exit_quote += stop.cummulative_quote_qty
                     record.state, record.closed_ms, record.note = TradeState.CLOSED, self.clock.now_ms(), "stopped out"
                     await self.store.save(record)
+                    log.info("tas_stopped_out", trade_id=record.trade_id, symbol=record.symbol,
+                             quantity=str(stop.executed_qty), average_price=str(stop.average_price))  # fmt: skip
                 elif stop is not None and not stop.status.is_open:  # cancelled behind our back: protect again
                     record.stop_client_id, record.stop_qty = None, ZERO
                     await self._protect(record, settings, filters)

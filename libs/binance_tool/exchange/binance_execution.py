@@ -245,6 +245,11 @@ class BinanceSpot:
         """Measure the server-time offset used to sign (done before the first signed call and on -1021)."""
         return await self.rest.sync_time()
 
+    async def server_time_ms(self) -> int:
+        """The exchange's clock now (re-measures the offset: a replaying simulator's clock runs fast)."""
+        offset = await self.rest.sync_time()
+        return int(time.time() * 1000) + offset
+
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 

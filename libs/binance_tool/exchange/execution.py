@@ -204,6 +204,10 @@ class SpotExecution(Protocol):
 class AccountData(Protocol):
     async def balances(self) -> dict[str, Balance]: ...
 
+    async def server_time_ms(self) -> int:
+        """The exchange's clock (UTC ms): deadlines of orders are measured on it, not on ours."""
+        ...
+
     async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
         """Last price per symbol (`ticker/price`)."""
         ...

@@ -226,6 +226,10 @@ class FakeSpotExchange:
         self._read_fault("balances")
         return {a: b for a in sorted(self.book.balances) if (b := self.book.balance(a)).total}
 
+    async def server_time_ms(self) -> int:
+        self._read_fault("server_time_ms")
+        return self._now_ms()
+
     async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
         self._read_fault("prices")
         if symbols is None:
