@@ -73,6 +73,7 @@ async def main() -> None:
         speed=0,
         symbols=args.symbols,
         log_level="WARNING",
+        trading=False,
     )
     specs, sim_url = cluster_specs(cfg)
     cluster = LocalCluster(specs, Path(tempfile.mkdtemp(prefix="bt-bench-")) / "logs")

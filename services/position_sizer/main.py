@@ -13,6 +13,7 @@ from binance_tool.clock import Clock, SystemClock
 from binance_tool.exchange.execution import AccountData
 from binance_tool.health import Health, HealthServer
 from binance_tool.runtime import run_service
+from services.position_sizer.account_cache import AccountCache
 from services.position_sizer.kill_switch import ModeStore, RedisModeStore
 from services.position_sizer.service import SERVICE, PositionSizerService
 from services.position_sizer.settings import SizerSettings
@@ -25,8 +26,10 @@ class SizerApp:
     service: PositionSizerService
     bus: MessageBus
     closers: list[Any]
+    cache: AccountCache
 
     async def aclose(self) -> None:
+        await self.cache.stop()
         for closer in reversed(self.closers):
             with contextlib.suppress(Exception):
                 await closer()
@@ -59,6 +62,7 @@ async def build(
             raise RuntimeError("TAS_TOKEN is required (the TAS 'sizer' role token)")
         tas = TasClient(settings.tas_url, settings.tas_token.get_secret_value(), settings.tas_timeout_s)
         closers.append(tas.aclose)
+    cache = AccountCache(account, settings.sizer_account_resync_s, settings.sizer_prices_refresh_s)
     service = PositionSizerService(
         bus,
         account,
@@ -67,8 +71,9 @@ async def build(
         clock or SystemClock(),
         settings.rules,
         settings.sizer_quote_asset,
+        view=cache,
     )
-    return SizerApp(service, bus, closers)
+    return SizerApp(service, bus, closers, cache)
 
 
 async def main(settings: SizerSettings, stop: asyncio.Event) -> None:
@@ -80,6 +85,7 @@ async def main(settings: SizerSettings, stop: asyncio.Event) -> None:
         if server:
             await server.start()
         await app.bus.declare([subscription])
+        await app.cache.start()  # balances and prices read, the user stream followed
         consumer = await app.bus.consume(subscription, app.service.on_signal)
         health.ready = True
         await stop.wait()

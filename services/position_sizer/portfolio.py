@@ -11,18 +11,25 @@ active trades (entry price, stop, working entry orders).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from binance_tool.exchange.execution import AccountData
+from binance_tool.exchange.execution import Balance
 from binance_tool.trading import EXECUTION_SETTINGS, Exposure, PortfolioState
 from services.position_sizer.tas_client import TasClient
 
 ZERO = Decimal(0)
 
 
+class AccountView(Protocol):
+    async def balances(self) -> dict[str, Balance]: ...
+
+    async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]: ...
+
+
 async def read_portfolio(
-    account: AccountData, tas: TasClient, quote: str, min_value: Decimal = Decimal(10)
+    account: AccountView, tas: TasClient, quote: str, min_value: Decimal = Decimal(10)
 ) -> PortfolioState:
     balances, trades = await asyncio.gather(account.balances(), tas.positions())
     symbols = {str(t["symbol"]) for t in trades}

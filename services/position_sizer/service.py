@@ -10,6 +10,8 @@ redelivered signal can never place a second order.  Test signals are never trade
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 
 import structlog
@@ -29,7 +31,7 @@ from binance_tool.exchange.execution import AccountData
 from binance_tool.observability import metrics
 from binance_tool.trading import EXECUTION_SETTINGS, SizingRules, size_entry
 from services.position_sizer.kill_switch import ModeStore
-from services.position_sizer.portfolio import read_portfolio
+from services.position_sizer.portfolio import AccountView, read_portfolio
 from services.position_sizer.tas_client import TasAnswer, TasClient, TasUnavailable
 
 SERVICE = "position-sizer"
@@ -51,9 +53,11 @@ class PositionSizerService:
         clock: Clock,
         rules: SizingRules,
         quote_asset: str = "USDT",
+        view: AccountView | None = None,
     ) -> None:
         self.bus = publisher
         self.account = account
+        self.view: AccountView = view or account  # balances and prices (a cache in production)
         self.tas = tas
         self.modes = modes
         self.clock = clock
@@ -82,8 +86,11 @@ class PositionSizerService:
         if filters is None:
             await self._tell(signal, Severity.WARNING, f"{symbol} is not tradable on the exchange: signal not entered")
             return
+        t0 = time.perf_counter()
         mode = await self.modes.get()
-        state = await read_portfolio(self.account, self.tas, self.quote)
+        t1 = time.perf_counter()
+        state = await read_portfolio(self.view, self.tas, self.quote)
+        t2 = time.perf_counter()
         limit = settings.entry_limit_price(signal.signal_price, filters)
         stop = settings.stop_price(limit, filters)
         decision = size_entry(self.rules, state, filters, limit, stop, mode)
@@ -113,16 +120,25 @@ class PositionSizerService:
             caps={k: v.quantize(_Q) for k, v in decision.caps.items()},
             rules={k: str(v) for k, v in self.rules.as_dict().items()},
         )
-        await self.bus.publish(sized)
+        if not decision.accepted:
+            await self.bus.publish(sized)
         metrics.increment("sizer.decision", tags={"accepted": str(decision.accepted), "binding": decision.binding})
         bound.info("sizer_decision", accepted=decision.accepted, quantity=str(decision.quantity),
                    binding=decision.binding.value, reason=decision.reason)  # fmt: skip
         if not decision.accepted:
             await self._tell(signal, Severity.INFO, f"edge70 LONG {symbol} not entered: {decision.reason}")
             return
-        answer = await self._call(lambda: self.tas.long(signal.edge, symbol, str(signal.event_id),
-                                                        signal.signal_price, decision.quantity))  # fmt: skip
-        bound.info("sizer_tas_long", http_status=answer.http_status, status=answer.status, msg=answer.msg)
+        # The decision event and the entry go out together; a failure of either redelivers the signal, and the
+        # retry is idempotent (same event id, same Idempotency-Key, same client order id).
+        _published, answer = await asyncio.gather(
+            self.bus.publish(sized),
+            self._call(lambda: self.tas.long(signal.edge, symbol, str(signal.event_id),
+                                             signal.signal_price, decision.quantity)),
+        )  # fmt: skip
+        t3 = time.perf_counter()
+        bound.info("sizer_tas_long", http_status=answer.http_status, status=answer.status, msg=answer.msg,
+                   mode_ms=round((t1 - t0) * 1000, 2), portfolio_ms=round((t2 - t1) * 1000, 2),
+                   tas_ms=round((t3 - t2) * 1000, 2))  # fmt: skip
 
     async def _exit(self, signal: Edge70Signal, bound: structlog.typing.FilteringBoundLogger) -> None:
         answer = await self._call(lambda: self.tas.close(signal.edge, signal.market.symbol, str(signal.event_id)))

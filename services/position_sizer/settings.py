@@ -31,7 +31,8 @@ class SizerSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilityS
     sizer_max_open_positions: int = Field(default=10, ge=1, le=1000)
     sizer_open_risk_basis: RiskBasis = RiskBasis.ENTRY
     sizer_fee_reserve_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)
-    sizer_portfolio_max_age_s: float = Field(default=2.0, ge=0, description="re-read the account when older")
+    sizer_account_resync_s: float = Field(default=30.0, gt=0, description="balances re-read over REST this often")
+    sizer_prices_refresh_s: float = Field(default=5.0, gt=0, description="all prices re-read this often")
 
     @field_validator("tas_url")
     @classmethod

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from binance_tool.bus.api import Publisher
@@ -125,7 +126,8 @@ def build_app(deps: TasDeps) -> FastAPI:
                 await deps.executor.store.idempotency_abandon(scope, key)
             raise
         response = _respond(outcome, edge, symbol)
-        await _publish(deps, action, outcome, edge, symbol, key)
+        # The result event goes out after the reply (the trade's state is already stored; the event informs).
+        response.background = BackgroundTask(_publish, deps, action, outcome, edge, symbol, key)
         if key is not None:
             if outcome.retry_allowed or outcome.status is TradeStatus.UNKNOWN_OUTCOME:
                 await deps.executor.store.idempotency_abandon(scope, key)

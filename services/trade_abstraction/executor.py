@@ -287,6 +287,11 @@ class SpotExecutor:
             cancelled = await self.ex.cancel_order(record.symbol, record.entry_client_id)
             if cancelled.order is not None:
                 self._apply_entry(record, cancelled.order)
+        if record.entry_order_id is not None and record.executed_qty <= record.exit_qty:  # nothing was bought
+            record.state, record.closed_ms = TradeState.CLOSED, self.clock.now_ms()
+            record.note = "the entry never filled; cancelled"
+            await self.store.save(record)
+            return Outcome(TradeStatus.CLOSED, record.note, record)
         try:
             balance = (await self.account.balances()).get(record.base_asset)
         except ExchangeUnavailable as exc:

@@ -27,7 +27,9 @@ class TasSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilitySet
     )
     tas_quote_asset: str = "USDT"
     tas_entry_timeout_s: float = Field(default=86_400.0, gt=0, description="an entry's unfilled part is cancelled then")
-    tas_sweep_interval_s: float = Field(default=5.0, gt=0, description="how often open trades are re-checked")
+    tas_sweep_interval_s: float = Field(
+        default=30.0, gt=0, description="how often every active trade is re-checked (the user stream drives the rest)"
+    )
 
     @field_validator("tas_tokens")
     @classmethod

@@ -38,7 +38,7 @@ SHELL_SCRIPTS = [
     "cli/redis-cli.sh",
 ]
 APP_SERVICES = ["candle-ingestion-a", "candle-ingestion-b", "edge70-signals"]
-SECRET_ENV = {"AMQP_URL", "REDIS_URL", "BINANCE_API_KEY", "BINANCE_API_SECRET", "SENTRY_DSN"}
+SECRET_ENV = {"AMQP_URL", "REDIS_URL", "BINANCE_API_KEY", "BINANCE_API_SECRET", "SENTRY_DSN", "TAS_TOKENS", "TAS_TOKEN"}
 # The chart's kubeVersion floor and the newest schema set kubernetes-validate ships.
 KUBE_VERSIONS = ["1.27.0", "latest"]
 
@@ -273,7 +273,14 @@ def test_deployments(rendered: tuple[str, list[dict[str, Any]]]) -> None:
             assert any(m["mountPath"] == cm["SIM_DATA_DIR"] and m["readOnly"] for m in container["volumeMounts"])
             continue
         assert (live["path"], ready["path"]) == ("/health", "/ready"), name
-        assert ports[live["port"]] == ports[ready["port"]] == 8080 == int(cm["HEALTH_PORT"]), name
+        if component == "trade-abstraction":  # its API port serves the probes
+            assert ports[live["port"]] == ports[ready["port"]] == 9500 == int(cm["TAS_PORT"]), name
+            assert env["TAS_TOKENS"]["valueFrom"]["secretKeyRef"]["name"] == "binance-tool-tas"
+        else:
+            assert ports[live["port"]] == ports[ready["port"]] == 8080 == int(cm["HEALTH_PORT"]), name
+        if component == "position-sizer":
+            assert env["TAS_URL"]["value"] == "http://binance-tool-trade-abstraction:9500"
+            assert env["TAS_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "binance-tool-tas"
         assert env["DD_AGENT_HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP", name
         for secret in ("AMQP_URL", "REDIS_URL"):
             assert "secretKeyRef" in env[secret]["valueFrom"], f"{name}: {secret}"
@@ -297,7 +304,7 @@ def test_simulator_service_only_when_enabled() -> None:
     sim = services["binance-tool-exchange-simulator"]
     assert sim["spec"]["ports"][0]["port"] == 9400
     assert sim["spec"]["selector"]["app.kubernetes.io/component"] == "exchange-simulator"
-    assert not _by_kind(_render(None), "Service")
+    assert set(_by_kind(_render(None), "Service")) == {"binance-tool-trade-abstraction"}
 
 
 def test_sentry_and_production_secrets_are_references() -> None:

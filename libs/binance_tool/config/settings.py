@@ -71,6 +71,12 @@ class ExchangeKind(StrEnum):
     BINANCE = "binance"
 
 
+# The exchange simulator's public development credentials (`SIM_API_KEY` / `SIM_API_SECRET` defaults): used when
+# EXCHANGE=simulator and no BINANCE_API_KEY is set, so a local cluster trades out of the box.  Never real keys.
+SIMULATOR_DEV_API_KEY = "SimulatorDevApiKey0000000000000000000000000000000000000000000000"
+SIMULATOR_DEV_API_SECRET = "SimulatorDevApiSecret0000000000000000000000000000000000000000000"
+
+
 class ExchangeSettings(BaseSettings):
     """Which exchange the services talk to: the local simulator (default), Binance's spot testnet or Binance."""
 
@@ -88,6 +94,15 @@ class ExchangeSettings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(api key, secret) to sign with; the simulator's dev pair when talking to the simulator without keys."""
+        if self.binance_api_key and self.binance_api_secret:
+            return self.binance_api_key.get_secret_value(), self.binance_api_secret.get_secret_value()
+        if self.exchange is ExchangeKind.SIMULATOR:
+            return SIMULATOR_DEV_API_KEY, SIMULATOR_DEV_API_SECRET
+        return None
 
     @property
     def rest_api_url(self) -> str:

@@ -59,7 +59,7 @@ class BinanceRest:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self._settings.binance_api_key and self._settings.binance_api_secret)
+        return self._settings.credentials is not None
 
     def new_client(self) -> AsyncClient:
         s = self._settings
@@ -67,8 +67,7 @@ class BinanceRest:
         trace.on_request_end.append(self._on_response)
         total = s.binance_request_timeout_s
         client = AsyncClient(
-            s.binance_api_key.get_secret_value() if s.binance_api_key else None,
-            s.binance_api_secret.get_secret_value() if s.binance_api_secret else None,
+            *(s.credentials or (None, None)),
             requests_params={"timeout": aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0))},
             session_params={"trace_configs": [trace]},
         )

@@ -274,7 +274,8 @@ async def test_reads_map_errors_and_a_failed_exchange_info_is_not_cached(stub, s
 
 async def test_without_credentials_orders_are_denied_and_nothing_is_sent(stub):
     s, port = stub
-    spot = BinanceSpot(settings(port).model_copy(update={"binance_api_key": None}))
+    # (talking to the simulator without keys would sign with its public dev pair; a real exchange has no default)
+    spot = BinanceSpot(settings(port).model_copy(update={"binance_api_key": None, "exchange": ExchangeKind.BINANCE}))
     try:
         result = await spot.place_order(ORDER)
         assert result.outcome is OrderOutcome.DENIED and "API key" in result.reason
