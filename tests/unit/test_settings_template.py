@@ -10,6 +10,8 @@ from binance_tool.config import SettingsError, load_settings
 from services.candle_ingestion.settings import IngestionSettings
 from services.edge70_signals.settings import Edge70ServiceSettings
 from services.exchange_simulator.settings import SimulatorSettings
+from services.position_sizer.settings import SizerSettings
+from services.trade_abstraction.settings import TasSettings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "dot-env-template"
 
@@ -18,7 +20,9 @@ def template_names() -> set[str]:
     return {line.split("=", 1)[0] for line in TEMPLATE.read_text().splitlines() if line and not line.startswith("#")}
 
 
-@pytest.mark.parametrize("cls", [IngestionSettings, Edge70ServiceSettings, SimulatorSettings])
+@pytest.mark.parametrize(
+    "cls", [IngestionSettings, Edge70ServiceSettings, SimulatorSettings, TasSettings, SizerSettings]
+)
 def test_dot_env_template_lists_every_setting_of_every_service(cls):
     missing = {name.upper() for name in cls.model_fields} - template_names()
     assert not missing
@@ -49,3 +53,14 @@ def test_generated_bus_reference_in_docs_is_up_to_date():
     assert doc.read_text().strip() == render_reference(ALL_SUBSCRIPTIONS).strip(), (
         "run `make docs` to regenerate docs/bus-reference.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "at least one token"), ("sizer=short", "at least 16"), ("admin=0123456789abcdef0", "role=token")],
+)
+def test_the_tas_refuses_to_start_without_proper_tokens(monkeypatch, value, message):
+    monkeypatch.setenv("TAS_TOKENS", value)
+    with pytest.raises(SettingsError, match="TAS_TOKENS") as exc:
+        load_settings(TasSettings)
+    assert message in exc.value.message
