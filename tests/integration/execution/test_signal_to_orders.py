@@ -187,3 +187,41 @@ async def test_a_signal_becomes_a_sized_entry_then_a_stop_and_a_short_closes_it(
         assert await exchange.open_orders("BTCUSDT") == []
         btc = (await exchange.balances()).get("BTC")
         assert btc is None or btc.total * price < 10  # sold, at most dust below the lot step
+
+
+async def entries(exchange, symbol: str) -> list:
+    return [o for o in await exchange.all_orders(symbol) if o.type is OrderType.LIMIT]
+
+
+async def test_a_lost_reply_on_the_entry_still_yields_exactly_one_order(shared_data, amqp_url, redis_url):
+    async with cluster(shared_data, amqp_url, redis_url) as c:
+        exchange = c["tas"].executor.ex
+        price = (await exchange.prices(["ETHUSDT"]))["ETHUSDT"]
+        # the simulator places the next order but closes the connection instead of answering
+        faults = {"reply_lost_next": 1, "reply_lost_mode": "close"}
+        (await c["control"].post("/sim/faults", json=faults)).raise_for_status()
+        long = signal("ETHUSDT", Direction.LONG, price, n=7)
+        await c["bus"].publish(long)
+
+        async def result():
+            return [e for e in c["seen"] if isinstance(e, TradeResult) and e.action == "long"]
+
+        (answer,) = await eventually(result)
+        assert answer.status == "ENTERED", answer.msg  # resolved by querying the client order id
+        assert len(await entries(exchange, "ETHUSDT")) == 1
+
+
+async def test_rate_limited_order_calls_back_off_and_then_succeed(shared_data, amqp_url, redis_url):
+    async with cluster(shared_data, amqp_url, redis_url) as c:
+        exchange = c["tas"].executor.ex
+        price = (await exchange.prices(["ETHUSDT"]))["ETHUSDT"]
+        faults = {"order_429_next": 1, "retry_after_s": 1}
+        (await c["control"].post("/sim/faults", json=faults)).raise_for_status()
+        await c["bus"].publish(signal("ETHUSDT", Direction.LONG, price, n=8))
+
+        async def result():
+            return [e for e in c["seen"] if isinstance(e, TradeResult) and e.action == "long"]
+
+        (answer,) = await eventually(result)
+        assert answer.status == "ENTERED", answer.msg
+        assert len(await entries(exchange, "ETHUSDT")) == 1
