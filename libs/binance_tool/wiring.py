@@ -22,8 +22,9 @@ def redis_client(settings: RedisSettings) -> Redis:
     return Redis.from_url(settings.redis_url.get_secret_value())
 
 
-def amqp_bus(settings: BusSettings, redis: Redis, service: str) -> AmqpBus:
-    return AmqpBus(settings, RedisIdempotencyStore(redis), service)
+def amqp_bus(settings: BusSettings, redis: Redis, service: str, batch_window_s: float = 0.002) -> AmqpBus:
+    """`batch_window_s`: how long a consumer waits after a first delivery to batch more (0 for latency-bound ones)."""
+    return AmqpBus(settings, RedisIdempotencyStore(redis), service, batch_window_s=batch_window_s)
 
 
 async def universe(md: MarketData, quote_asset: str, only: list[str] | None) -> list[Market]:

@@ -15,6 +15,7 @@ from binance_tool.health import Health, HealthServer
 from binance_tool.runtime import run_service
 from services.position_sizer.account_cache import AccountCache
 from services.position_sizer.kill_switch import ModeStore, RedisModeStore
+from services.position_sizer.positions_cache import TasPositions
 from services.position_sizer.service import SERVICE, PositionSizerService
 from services.position_sizer.settings import SizerSettings
 from services.position_sizer.subscriptions import sizer_signals
@@ -28,8 +29,15 @@ class SizerApp:
     closers: list[Any]
     cache: AccountCache
 
+    async def start(self) -> None:
+        await self.cache.start()  # balances and prices read, the user stream followed
+        if self.service.positions is not None:
+            await self.service.positions.start()
+
     async def aclose(self) -> None:
         await self.cache.stop()
+        if self.service.positions is not None:
+            await self.service.positions.stop()
         for closer in reversed(self.closers):
             with contextlib.suppress(Exception):
                 await closer()
@@ -50,7 +58,7 @@ async def build(
         closers.append(redis.aclose)
     if bus is None:
         assert redis is not None
-        bus = wiring.amqp_bus(settings, redis, SERVICE)
+        bus = wiring.amqp_bus(settings, redis, SERVICE, batch_window_s=0.0)  # a signal waits for nothing
         await bus.connect()
         closers.append(bus.close)
     if account is None:
@@ -72,6 +80,7 @@ async def build(
         settings.rules,
         settings.sizer_quote_asset,
         view=cache,
+        positions=TasPositions(tas, settings.sizer_positions_refresh_s),
     )
     return SizerApp(service, bus, closers, cache)
 
@@ -85,7 +94,7 @@ async def main(settings: SizerSettings, stop: asyncio.Event) -> None:
         if server:
             await server.start()
         await app.bus.declare([subscription])
-        await app.cache.start()  # balances and prices read, the user stream followed
+        await app.start()
         consumer = await app.bus.consume(subscription, app.service.on_signal)
         health.ready = True
         await stop.wait()

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from binance_tool.exchange.execution import Balance
 from binance_tool.trading import EXECUTION_SETTINGS, Exposure, PortfolioState
-from services.position_sizer.tas_client import TasClient
 
 ZERO = Decimal(0)
 
@@ -28,8 +27,12 @@ class AccountView(Protocol):
     async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]: ...
 
 
+class PositionsView(Protocol):
+    async def positions(self) -> list[dict[str, Any]]: ...
+
+
 async def read_portfolio(
-    account: AccountView, tas: TasClient, quote: str, min_value: Decimal = Decimal(10)
+    account: AccountView, tas: PositionsView, quote: str, min_value: Decimal = Decimal(10)
 ) -> PortfolioState:
     balances, trades = await asyncio.gather(account.balances(), tas.positions())
     symbols = {str(t["symbol"]) for t in trades}

@@ -32,6 +32,7 @@ from binance_tool.observability import metrics
 from binance_tool.trading import EXECUTION_SETTINGS, SizingRules, size_entry
 from services.position_sizer.kill_switch import ModeStore
 from services.position_sizer.portfolio import AccountView, read_portfolio
+from services.position_sizer.positions_cache import TasPositions
 from services.position_sizer.tas_client import TasAnswer, TasClient, TasUnavailable
 
 SERVICE = "position-sizer"
@@ -54,10 +55,12 @@ class PositionSizerService:
         rules: SizingRules,
         quote_asset: str = "USDT",
         view: AccountView | None = None,
+        positions: TasPositions | None = None,
     ) -> None:
         self.bus = publisher
         self.account = account
         self.view: AccountView = view or account  # balances and prices (a cache in production)
+        self.positions = positions  # the TAS's trades, cached (None: ask the TAS every time)
         self.tas = tas
         self.modes = modes
         self.clock = clock
@@ -89,7 +92,7 @@ class PositionSizerService:
         t0 = time.perf_counter()
         mode = await self.modes.get()
         t1 = time.perf_counter()
-        state = await read_portfolio(self.view, self.tas, self.quote)
+        state = await read_portfolio(self.view, self.positions or self.tas, self.quote)
         t2 = time.perf_counter()
         limit = settings.entry_limit_price(signal.signal_price, filters)
         stop = settings.stop_price(limit, filters)
@@ -136,12 +139,16 @@ class PositionSizerService:
                                              signal.signal_price, decision.quantity)),
         )  # fmt: skip
         t3 = time.perf_counter()
+        if self.positions is not None and answer.status in ("ENTERED", "ALREADY_IN_POSITION"):
+            self.positions.entered(signal.edge, symbol, decision.quantity, limit, stop)
         bound.info("sizer_tas_long", http_status=answer.http_status, status=answer.status, msg=answer.msg,
                    mode_ms=round((t1 - t0) * 1000, 2), portfolio_ms=round((t2 - t1) * 1000, 2),
                    tas_ms=round((t3 - t2) * 1000, 2))  # fmt: skip
 
     async def _exit(self, signal: Edge70Signal, bound: structlog.typing.FilteringBoundLogger) -> None:
         answer = await self._call(lambda: self.tas.close(signal.edge, signal.market.symbol, str(signal.event_id)))
+        if self.positions is not None and answer.status in ("CLOSED", "NOT_FOUND"):
+            self.positions.closed(signal.market.symbol)
         bound.info("sizer_tas_close", http_status=answer.http_status, status=answer.status, msg=answer.msg)
 
     async def _call(self, command: object) -> TasAnswer:

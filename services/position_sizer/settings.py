@@ -33,6 +33,7 @@ class SizerSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilityS
     sizer_fee_reserve_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)
     sizer_account_resync_s: float = Field(default=30.0, gt=0, description="balances re-read over REST this often")
     sizer_prices_refresh_s: float = Field(default=5.0, gt=0, description="all prices re-read this often")
+    sizer_positions_refresh_s: float = Field(default=5.0, gt=0, description="the TAS's trades re-read this often")
 
     @field_validator("tas_url")
     @classmethod

@@ -4,11 +4,16 @@ loopback port."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
+import hashlib
+import hmac
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -18,8 +23,8 @@ from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 from binance_tool.config.settings import load_settings
 from services.exchange_simulator.app import build_app
 from services.exchange_simulator.data import CandleStore
-from services.exchange_simulator.settings import SimulatorSettings
-from services.exchange_simulator.testing import RunningSimulator, running_simulator
+from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET, SimulatorSettings
+from services.exchange_simulator.testing import RunningSimulator, point_client, running_simulator, sync_time
 
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[3] / "shared/data/binance-spot"))
 HOUR = 3_600_000
@@ -150,3 +155,110 @@ def csv_row(data_dir: Path, symbol: str, open_time: int) -> list[str]:
         if int(fields[0]) == open_time:
             return fields
     raise AssertionError(f"{symbol} has no daily row at {open_time}")
+
+
+# -- trading ---------------------------------------------------------------------------------------------------
+# Hourly TESTUSDT candles (open, high, low, close) from DAY0 for the matching tests; later hours drift gently.
+TRADING_HOURS: list[tuple[str, str, str, str]] = [
+    ("100.00", "101.00", "99.00", "100.50"),  # h0
+    ("100.50", "101.00", "100.00", "100.00"),  # h1: last price at DAY0 + 2h = 100
+    ("100.00", "102.00", "95.00", "101.00"),  # h2 bullish: path O -> L 95 -> H 102 -> C
+    ("101.00", "104.00", "100.50", "103.00"),  # h3
+    ("103.00", "103.50", "96.00", "97.00"),  # h4 bearish: path O -> H 103.5 -> L 96 -> C
+    ("94.00", "95.00", "93.00", "94.50"),  # h5 gaps down from 97
+]
+
+
+def trading_hours(days: int = 2) -> list[tuple[str, str, str, str]]:
+    rows = list(TRADING_HOURS)
+    while len(rows) < 24 * days:
+        o = float(rows[-1][3])
+        rows.append((f"{o:.2f}", f"{o + 1:.2f}", f"{o - 1:.2f}", f"{o + 0.5:.2f}"))
+    return rows
+
+
+def write_trading_dataset(root: Path, symbol: str = "TESTUSDT", days: int = 2) -> Path:
+    """`symbol` (synthesized from BTCUSDT: tick 0.01, step 0.0001, MIN_NOTIONAL 10) with `trading_hours()`."""
+    (root / "1d").mkdir(parents=True)
+    (root / "1h").mkdir()
+    hours = trading_hours(days)
+    daily = ["open_time,open,high,low,close,volume"]
+    hourly = ["open_time,open,high,low,close,volume"]
+    for i, (o, h, low, c) in enumerate(hours):
+        hourly.append(f"{DAY0 + i * HOUR},{o},{h},{low},{c},2.5")
+    for d in range(days):
+        day = hours[24 * d : 24 * (d + 1)]
+        high = max((r[1] for r in day), key=float)
+        low = min((r[2] for r in day), key=float)
+        daily.append(f"{DAY0 + d * DAY},{day[0][0]},{high},{low},{day[-1][3]},60")
+    (root / "1d" / f"{symbol}.csv").write_text("\n".join(daily) + "\n")
+    (root / "1h" / f"{symbol}.csv.gz").write_bytes(gzip.compress(("\n".join(hourly) + "\n").encode()))
+    _write_snapshot(root)
+    return root
+
+
+@contextlib.asynccontextmanager
+async def trading_simulator(data_dir: Path, **overrides: object) -> AsyncIterator[RunningSimulator]:
+    """The real app on `data_dir`, paused at DAY0 + 2h (TESTUSDT's last price 100), USDT=10000 and TEST=10."""
+    values: dict[str, object] = {"sim_start": str(DAY0 + 2 * HOUR), "sim_balances": "USDT=10000,TEST=10"}
+    values.update(overrides)
+    async with running_simulator(make_settings(data_dir, **values)) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def signed_client(sim: RunningSimulator) -> AsyncIterator[AsyncClient]:
+    """The real python-binance AsyncClient with the simulator's dev key, pointed at it and time-synced."""
+    client = AsyncClient(DEV_API_KEY, DEV_API_SECRET)
+    try:
+        await point_client(client, sim)
+        client.ws_api.TIMEOUT = 0.5  # python-binance polls its read loop every TIMEOUT s: closing waits that long
+        yield client
+    finally:
+        await client.close_connection()
+
+
+@pytest.fixture
+def trading_data(tmp_path: Path) -> Path:
+    return write_trading_dataset(tmp_path / "trading")
+
+
+@pytest.fixture
+async def tsim(trading_data: Path) -> AsyncIterator[RunningSimulator]:
+    async with trading_simulator(trading_data) as running:
+        yield running
+
+
+@pytest.fixture
+async def trader(tsim: RunningSimulator) -> AsyncIterator[AsyncClient]:
+    async with signed_client(tsim) as c:
+        yield c
+
+
+async def advance(sim: RunningSimulator, client: AsyncClient | None = None, **params: object) -> dict:
+    """POST /sim/advance (`ms=` or `to=`), then re-sync the client's timestamp offset to the moved clock."""
+    async with httpx.AsyncClient(base_url=sim.base_url) as http:
+        status = (await http.post("/sim/advance", params=params)).raise_for_status().json()
+    if client is not None:
+        await sync_time(client)
+    return status
+
+
+async def set_faults(sim: RunningSimulator, **values: object) -> dict:
+    async with httpx.AsyncClient(base_url=sim.base_url) as http:
+        return (await http.post("/sim/faults", json=values)).raise_for_status().json()
+
+
+def sign(params: dict[str, object], secret: str = DEV_API_SECRET) -> str:
+    """`params` as a query string with its HMAC-SHA256 `signature` appended (as Binance documents)."""
+    query = urlencode(params)
+    return f"{query}&signature={hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()}"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0, poll_s: float = 0.02) -> None:
+    """Poll `check` until it is true (TimeoutError after `within_s` seconds)."""
+    async with asyncio.timeout(within_s):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(poll_s)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from binance_tool.config.settings import SettingsError, load_settings
-from services.exchange_simulator.settings import SimulatorSettings
+from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET, SimulatorSettings
 
 from .conftest import DAY0
 
@@ -50,6 +51,15 @@ def test_relative_data_dir_resolves_against_the_working_directory(dataset: Path,
         ("SIM_FAULT_WS_DROP_EVERY", "-2"),
         ("SIM_EXCHANGE_INFO_ALL", "maybe"),
         ("SIM_END", "2018-01-01"),
+        ("SIM_BALANCES", "USDT=lots"),
+        ("SIM_BALANCES", "USDT"),
+        ("SIM_BALANCES", "USDT=-5"),
+        ("SIM_API_KEY", "has spaces"),
+        ("SIM_FEE_RATE", "-0.1"),
+        ("SIM_PARTIAL_FILL_RATIO", "0"),
+        ("SIM_PARTIAL_FILL_RATIO", "1.5"),
+        ("SIM_FAULT_REPLY_LOST_MODE", "drop"),
+        ("SIM_FAULT_ORDER_429_NEXT", "-1"),
     ],
 )
 def test_bad_value_refuses_to_start_naming_the_variable(
@@ -60,3 +70,16 @@ def test_bad_value_refuses_to_start_naming_the_variable(
     with pytest.raises(SettingsError) as exc:
         load_settings(SimulatorSettings)
     assert variable in exc.value.message
+
+
+def test_trading_settings_default_to_the_documented_dev_account(dataset: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SIM_DATA_DIR", str(dataset))
+    s = load_settings(SimulatorSettings)
+    assert (s.sim_api_key, s.sim_api_secret) == (DEV_API_KEY, DEV_API_SECRET)
+    assert s.sim_balances == {"USDT": Decimal(10_000)}
+    assert (s.sim_fee_rate, s.sim_partial_fill_ratio) == (Decimal("0.001"), Decimal(1))
+    monkeypatch.setenv("SIM_BALANCES", "usdt=2500.5, BTC=0.25")
+    monkeypatch.setenv("SIM_PARTIAL_FILL_RATIO", "0.25")
+    s = load_settings(SimulatorSettings)
+    assert s.sim_balances == {"USDT": Decimal("2500.5"), "BTC": Decimal("0.25")}
+    assert s.sim_partial_fill_ratio == Decimal("0.25")

@@ -87,7 +87,7 @@ async def cluster(shared_data: Path, amqp_url: str, redis_url: str) -> AsyncIter
         )
         subscription = sizer_signals()
         await sizer.bus.declare([subscription])
-        await sizer.cache.start()
+        await sizer.start()
         consumer = await sizer.bus.consume(subscription, sizer.service.on_signal)
         observer_bus = AmqpBus(load_settings(BusSettings, amqp_url=amqp_url), None, "observer")
         await observer_bus.connect()
