@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from pydantic_settings import BaseSettings
@@ -15,6 +15,15 @@ from binance_tool.config import ObservabilitySettings, SettingsError, load_setti
 from binance_tool.observability import configure_logging
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop (libuv) when installed — it ships with uvicorn[standard] — else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 def run_service(name: str, settings_cls: type[S], main: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
@@ -39,7 +48,7 @@ def run_service(name: str, settings_cls: type[S], main: Callable[[S, asyncio.Eve
             log.info("service_stopped")
 
     try:
-        asyncio.run(_amain())
+        _event_loop_runner()(_amain())
     except KeyboardInterrupt:
         pass
     except Exception as exc:

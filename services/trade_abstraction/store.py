@@ -92,20 +92,29 @@ class TradeStore(Protocol):
     async def idempotency_abandon(self, scope: str, key: str) -> None: ...
 
 
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[1])
+  return false
+end
+return redis.call('GET', KEYS[1])
+"""
+
+
 class RedisTradeStore:
     def __init__(self, redis: Redis) -> None:
         self._r = redis
+        self._claim = redis.register_script(_CLAIM)
 
     async def claim(self, record: TradeRecord) -> str | None:
-        active_key = f"tas:active:{record.edge}:{record.symbol}"
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.set(active_key, record.trade_id, nx=True)
-            pipe.get(active_key)
-            claimed, current = await pipe.execute()
-        if not claimed:
-            return (current.decode() if isinstance(current, bytes) else str(current)) if current else "?"
-        await self.save(record)
-        return None
+        current = await self._claim(  # one atomic round trip: claim the market, store the record, list it
+            keys=[f"tas:active:{record.edge}:{record.symbol}", f"tas:trade:{record.trade_id}", "tas:trades:active"],
+            args=[record.trade_id, record.model_dump_json()],
+        )
+        if current is None:
+            return None
+        return current.decode() if isinstance(current, bytes) else str(current)
 
     async def active(self, edge: str, symbol: str) -> TradeRecord | None:
         trade_id = await self._r.get(f"tas:active:{edge}:{symbol}")
