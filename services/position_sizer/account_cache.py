@@ -34,8 +34,17 @@ class AccountCache:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await self._reload_balances()
-        await self._reload_prices()
+        """Read balances and prices, waiting for the exchange to answer."""
+        delay = 0.2
+        while True:
+            try:
+                await self._reload_balances()
+                await self._reload_prices()
+                break
+            except ExchangeUnavailable as exc:
+                log.info("sizer_waiting_for_exchange", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self._tasks = [asyncio.create_task(self._follow_stream()), asyncio.create_task(self._refresh())]
 
     async def stop(self) -> None:

@@ -30,7 +30,16 @@ class TasPositions:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.refresh()
+        """Read the TAS's trades, waiting for the TAS to come up (start order of the processes is free)."""
+        delay = 0.2
+        while True:
+            try:
+                await self.refresh()
+                break
+            except TasUnavailable as exc:
+                log.info("sizer_waiting_for_tas", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
