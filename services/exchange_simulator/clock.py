@@ -68,10 +68,12 @@ class SimClock:
 
     def real_seconds_until(self, sim_ms: int) -> float | None:
         """Real seconds until the clock reaches `sim_ms` (0 if passed), None if it will not get there by itself."""
+        if self.end_ms is not None and sim_ms > self.end_ms:
+            return None  # (checked first: past the end the raw time keeps going but the clock does not)
         now = self._raw_now()
         if sim_ms <= now:
             return 0.0
-        if not self.running or (self.end_ms is not None and sim_ms > self.end_ms):
+        if not self.running:
             return None
         return (sim_ms - now) / (self._speed * 1000.0)
 

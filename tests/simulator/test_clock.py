@@ -74,3 +74,13 @@ def test_real_time_before_serving_does_not_count():
     assert clock.now_ms() == 0
     real.t += 1
     assert clock.now_ms() == 86_400_000
+
+
+def test_a_clock_past_its_end_never_asks_to_be_woken_for_a_later_boundary():
+    from services.exchange_simulator.clock import SimClock
+
+    real = [0.0]
+    clock = SimClock(0, 3_600_000.0, end_ms=3_600_000, monotonic=lambda: real[0])
+    real[0] = 10.0  # far past the end in raw time
+    assert clock.now_ms() == 3_600_000
+    assert clock.real_seconds_until(7_200_000) is None  # not 0: the hub would spin
