@@ -22,7 +22,15 @@ BANNED_MSG = (
 )
 
 # requests that change orders: the order faults (429 -> 418, lost replies) apply to them
-ORDER_REQUESTS = frozenset({("POST", "/api/v3/order"), ("DELETE", "/api/v3/order"), ("DELETE", "/api/v3/openOrders")})
+ORDER_REQUESTS = frozenset(
+    {
+        ("POST", "/api/v3/order"),
+        ("DELETE", "/api/v3/order"),
+        ("DELETE", "/api/v3/openOrders"),
+        ("POST", "/api/v3/orderList/oco"),
+        ("DELETE", "/api/v3/orderList"),
+    }
+)
 
 
 def is_order_request(method: str, path: str) -> bool:

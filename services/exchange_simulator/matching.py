@@ -12,6 +12,7 @@ O -> H -> L -> C (each leg monotonic).  Walking it:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -76,3 +77,19 @@ def fill_quantity(remaining: Decimal, ratio: Decimal, step: Decimal, min_qty: De
     if qty <= ZERO or remaining - qty < max(min_qty, step):
         return remaining
     return qty
+
+
+def first_touch(path: list[Decimal], level: Decimal, rising: bool) -> Decimal | None:
+    """Where along `path` the price first reaches `level` (rising: at or above it; else at or below it): 0 at the
+    open, i + t (t in (0, 1]) on the leg from path[i] to path[i + 1]; None if it never does.  Orders two events of
+    one candle (which leg of an OCO acts first)."""
+
+    def reached(price: Decimal) -> bool:
+        return price >= level if rising else price <= level
+
+    if reached(path[0]):
+        return ZERO
+    for i, (a, b) in enumerate(itertools.pairwise(path)):
+        if reached(b):
+            return i + (level - a) / (b - a)
+    return None

@@ -26,6 +26,7 @@ class Trade:
     time: int
     is_buyer: bool
     is_maker: bool
+    order_list_id: int = -1
 
     def rest(self) -> dict[str, Any]:
         """`GET /api/v3/myTrades` entry."""
@@ -33,7 +34,7 @@ class Trade:
             "symbol": self.symbol,
             "id": self.id,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "price": fmt8(self.price),
             "qty": fmt8(self.qty),
             "quoteQty": fmt8(self.quote_qty),
@@ -62,7 +63,7 @@ class Order:
     order_id: int
     client_order_id: str
     side: str  # BUY | SELL
-    type: str  # MARKET | LIMIT | STOP_LOSS_LIMIT
+    type: str  # MARKET | LIMIT | LIMIT_MAKER | STOP_LOSS_LIMIT
     time_in_force: str  # GTC | IOC | FOK (LIMIT kinds); GTC reported for MARKET
     orig_qty: Decimal
     time: int  # creation (simulated ms)
@@ -75,8 +76,9 @@ class Order:
     update_time: int = 0
     working_time: int | None = None  # when it started working (on the book / triggered)
     locked_asset: str = ""
-    locked_remaining: Decimal = ZERO
+    locked_remaining: Decimal = ZERO  # an OCO's legs both carry the list's single lock while both are open
     trades: list[Trade] = field(default_factory=list)
+    order_list_id: int = -1
 
     @property
     def is_open(self) -> bool:
@@ -110,7 +112,7 @@ class Order:
         return {
             "symbol": self.symbol,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id,
             "transactTime": transact_time,
         }
@@ -132,7 +134,7 @@ class Order:
         return {
             "symbol": self.symbol,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id,
             **self._common(),
             "stopPrice": fmt8(self.stop_price),
@@ -151,7 +153,7 @@ class Order:
             "symbol": self.symbol,
             "origClientOrderId": self.client_order_id,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": cancel_client_id,
             "transactTime": transact_time,
             **self._common(),
@@ -184,7 +186,7 @@ class Order:
             "p": fmt8(self.price),
             "P": fmt8(self.stop_price),
             "F": ZERO8,
-            "g": -1,
+            "g": self.order_list_id,
             "C": self.client_order_id if cancel_client_id is not None else "",
             "x": execution_type,
             "X": self.status,
@@ -210,3 +212,73 @@ class Order:
             event["W"] = self.working_time
         event["V"] = "NONE"
         return event
+
+
+@dataclass
+class OrderList:
+    """An OCO: two legs on one symbol, one side and one quantity, sharing one balance lock."""
+
+    symbol: str
+    order_list_id: int
+    list_client_order_id: str
+    legs: list[Order]  # in orderId order
+    transaction_time: int
+    list_status_type: str = "EXEC_STARTED"  # EXEC_STARTED | ALL_DONE
+    list_order_status: str = "EXECUTING"  # EXECUTING | ALL_DONE
+
+    @property
+    def is_open(self) -> bool:
+        return self.list_order_status == "EXECUTING"
+
+    def refresh(self, now: int) -> None:
+        """ALL_DONE once no leg is open."""
+        self.transaction_time = now
+        if not any(leg.is_open for leg in self.legs):
+            self.list_status_type = self.list_order_status = "ALL_DONE"
+
+    def rest(self, list_client_order_id: str | None = None) -> dict[str, Any]:
+        """`GET /api/v3/orderList` / `openOrderList` / `allOrderList` entry (and the head of the other answers)."""
+        return {
+            "orderListId": self.order_list_id,
+            "contingencyType": "OCO",
+            "listStatusType": self.list_status_type,
+            "listOrderStatus": self.list_order_status,
+            "listClientOrderId": list_client_order_id or self.list_client_order_id,
+            "transactionTime": self.transaction_time,
+            "symbol": self.symbol,
+            "orders": [
+                {"symbol": leg.symbol, "orderId": leg.order_id, "clientOrderId": leg.client_order_id}
+                for leg in self.legs
+            ],
+        }
+
+    def placed(self, resp_type: str, now: int) -> dict[str, Any]:
+        """`POST /api/v3/orderList/oco` response (`orderReports` in the `newOrderRespType` format)."""
+        if resp_type == "ACK":
+            reports = [leg.ack(now) for leg in self.legs]
+        elif resp_type == "RESULT":
+            reports = [leg.result(now) for leg in self.legs]
+        else:
+            reports = [leg.full(now, []) for leg in self.legs]
+        return self.rest() | {"orderReports": reports}
+
+    def canceled(self, cancel_client_id: str, now: int) -> dict[str, Any]:
+        """`DELETE /api/v3/orderList` response: `listClientOrderId` is the cancel's id, as on Binance."""
+        reports = [leg.canceled(leg.client_order_id, now) for leg in self.legs]
+        return self.rest(cancel_client_id) | {"orderReports": reports}
+
+    def event(self, now: int) -> dict[str, Any]:
+        """The user-data-stream `listStatus` event."""
+        return {
+            "e": "listStatus",
+            "E": now,
+            "s": self.symbol,
+            "g": self.order_list_id,
+            "c": "OCO",
+            "l": self.list_status_type,
+            "L": self.list_order_status,
+            "r": "NONE",
+            "C": self.list_client_order_id,
+            "T": now,
+            "O": [{"s": leg.symbol, "i": leg.order_id, "c": leg.client_order_id} for leg in self.legs],
+        }

@@ -29,6 +29,8 @@ WEIGHTS = {
     "/api/v3/account": 20,
     "/api/v3/allOrders": 20,
     "/api/v3/myTrades": 20,
+    "/api/v3/openOrderList": 6,
+    "/api/v3/allOrderList": 20,
 }
 REPLY_LOST = "sim.reply_lost"  # scope flag: this order request is executed but its reply must be lost
 
@@ -186,7 +188,7 @@ def request_weight(request: Request) -> int:
         return 2 if "symbol" in request.query_params else 4
     if path == "/api/v3/openOrders" and method == "GET":
         return 6 if "symbol" in request.query_params else 80
-    if path == "/api/v3/order" and method == "GET":
+    if path in ("/api/v3/order", "/api/v3/orderList") and method == "GET":
         return 4
     return WEIGHTS.get(path, 1)
 

@@ -1,5 +1,6 @@
 """Signed REST endpoints of the simulated account under /api/v3: account, order (new / test / query / cancel),
-openOrders (list / cancel all), allOrders and myTrades.  Every request is authenticated (`auth`), its parameters
+openOrders (list / cancel all), allOrders, myTrades, and the OCO order lists (orderList/oco, orderList query /
+cancel, openOrderList, allOrderList).  Every request is authenticated (`auth`), its parameters
 checked like Binance (unknown ones: -1104), then handed to the `TradingEngine`."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from services.exchange_simulator.auth import (
 )
 from services.exchange_simulator.engine import TradingEngine
 from services.exchange_simulator.ledger import fmt8
-from services.exchange_simulator.order_params import client_id, new_client_id, parse_new_order
+from services.exchange_simulator.order_params import client_id, new_client_id, parse_new_oco, parse_new_order
 from services.exchange_simulator.rest import BinanceError, check_symbol_format, json_response
 from services.exchange_simulator.state import SimState
 
@@ -215,7 +216,14 @@ def build_trading_router(state: SimState) -> APIRouter:
         now = clock.now_ms()
         out: list[dict[str, Any]] = []
         for order in orders:
+            if not order.is_open:  # the other leg of an order list canceled just before
+                continue
             cancel_id = new_client_id()
+            if order.order_list_id > 0:  # an order list is answered as one entry, as on Binance
+                order_list = engine.order_lists[order.order_list_id - 1]
+                engine.cancel_list(order_list, now)
+                out.append(order_list.canceled(cancel_id, now))
+                continue
             engine.cancel(symbol, order.order_id, None, cancel_id, now)
             out.append(order.canceled(cancel_id, now))
         return json_response(out)
@@ -246,5 +254,65 @@ def build_trading_router(state: SimState) -> APIRouter:
             trades = [t for t in trades if t.order_id == order_id]
         chosen = page(trades, lambda t: t.id, lambda t: t.time, from_id, start, end, limit)
         return json_response([t.rest() for t in chosen])
+
+    # -- order lists (OCO) ----------------------------------------------------------------------------------------
+    @router.post("/orderList/oco")
+    async def new_oco(request: Request) -> Response:
+        params = await signed(request)
+        req = parse_new_oco(params)
+        params.check_all_read()
+        now = clock.now_ms()
+        order_list = engine.place_oco(req, now)
+        state.log.info("order_list_placed", symbol=req.symbol, order_list_id=order_list.order_list_id, side=req.side)
+        state.order_counter.add()  # an OCO counts as two orders
+        headers = state.order_counter.add()
+        return json_response(order_list.placed(req.resp_type, now), headers=headers)
+
+    def list_ref(params: Params, client_param: str) -> tuple[int | None, str | None]:
+        list_id, cid = params.integer("orderListId"), client_id(params, client_param)
+        if list_id is None and cid is None:
+            msg = f"Param '{client_param}' or 'orderListId' must be sent, but both were empty/null!"
+            raise BinanceError(-1102, msg)
+        return list_id, cid
+
+    @router.get("/orderList")
+    async def query_order_list(request: Request) -> Response:
+        params = await signed(request)
+        list_id, cid = list_ref(params, "origClientOrderId")
+        params.check_all_read()
+        order_list = engine.order_list(list_id, cid)
+        if order_list is None:
+            raise BinanceError(-2013, "Order list does not exist.")
+        return json_response(order_list.rest())
+
+    @router.delete("/orderList")
+    async def cancel_order_list(request: Request) -> Response:
+        params = await signed(request)
+        symbol = symbol_of(params)
+        list_id, cid = list_ref(params, "listClientOrderId")
+        cancel_id = client_id(params, "newClientOrderId") or new_client_id()
+        params.check_all_read()
+        order_list = engine.order_list(list_id, cid)
+        if order_list is None or order_list.symbol != symbol:
+            raise BinanceError(-2011, "Unknown order list sent.")
+        now = clock.now_ms()
+        engine.cancel_list(order_list, now)
+        return json_response(order_list.canceled(cancel_id, now))
+
+    @router.get("/openOrderList")
+    async def open_order_lists(request: Request) -> Response:
+        params = await signed(request)
+        params.check_all_read()
+        return json_response([lst.rest() for lst in engine.open_order_lists()])
+
+    @router.get("/allOrderList")
+    async def all_order_lists(request: Request) -> Response:
+        params = await signed(request)
+        from_id, start, end = params.integer("fromId"), params.integer("startTime"), params.integer("endTime")
+        limit = limit_param(params)
+        params.check_all_read()
+        lists = engine.order_lists
+        chosen = page(lists, lambda x: x.order_list_id, lambda x: x.legs[0].time, from_id, start, end, limit)
+        return json_response([lst.rest() for lst in chosen])
 
     return router

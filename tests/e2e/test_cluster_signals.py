@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,7 +36,7 @@ def ms(day: str) -> int:
 
 
 OBSERVER = Subscription(
-    queue="e2e-observer",
+    queue=f"e2e-observer-{uuid.uuid4().hex[:8]}",  # this run's own queue: nothing left over from other tests
     bindings=(
         Binding(CandleClosed.EXCHANGE, "#"),
         Binding(Edge70Signal.EXCHANGE, "#"),
@@ -43,6 +44,7 @@ OBSERVER = Subscription(
     ),
     accepts=(CandleClosed, Edge70Signal, Edge70CandleEvaluated, SendUserMessage),
     prefetch=200,
+    extra_arguments={"x-expires": 120_000},
 )
 
 
