@@ -16,6 +16,7 @@ import asyncio
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,11 +34,12 @@ from cli.resets import reset_bus_and_state
 
 DAY = 86_400_000
 OBSERVER = Subscription(
-    queue="bench-latency-observer",
+    queue=f"bench-latency-observer-{uuid.uuid4().hex[:8]}",
     bindings=(Binding(Edge70Signal.EXCHANGE, "#"),),
     accepts=(Edge70CandleEvaluated, Edge70Signal),
     prefetch=500,
     dedup=False,
+    extra_arguments={"x-expires": 60_000},
 )
 
 
