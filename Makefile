@@ -17,6 +17,7 @@ bench: setup infra
 	.venv/bin/python bench/bus_throughput.py
 	.venv/bin/python bench/signal_latency.py
 	.venv/bin/python -m bench.backtest_speed
+	.venv/bin/python -m bench.execution_latency --rate 16 --seconds 15
 
 # Our backtester against backtesting.py, vectorbt and freqtrade (~5 min), in its own venv.
 bench-compare: setup

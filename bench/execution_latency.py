@@ -154,7 +154,7 @@ async def main() -> None:
     print_table(["entries", "accepted", "p50 ms", "p90 ms", "p99 ms", "max ms", "TAS GET/s"],
                 [[len(sent), len(latencies), stats.get("p50", 0.0), stats.get("p90", 0.0), stats.get("p99", 0.0),
                   result["latency_ms_max"] or 0.0, rate]])  # fmt: skip
-    print(f"wrote {write_result('execution_latency', result)}")
+    print(f"wrote {write_result(f'execution_latency_r{args.rate:g}', result)}")
 
 
 if __name__ == "__main__":
