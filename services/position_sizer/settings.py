@@ -23,7 +23,7 @@ class SizerSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilityS
 
     tas_url: str = Field(default="http://127.0.0.1:9500", description="Trade Abstraction Service base URL")
     tas_token: SecretStr | None = Field(default=None, description="bearer token of the TAS 'sizer' role")
-    tas_timeout_s: float = Field(default=10.0, gt=0)
+    tas_timeout_s: float = Field(default=45.0, gt=0, description="above the adapter's longest rate-limit wait (30 s)")
     sizer_quote_asset: str = "USDT"
     sizer_risk_per_trade: Decimal = Field(default=Decimal("0.01"), gt=0, le=1)
     sizer_max_position_pct: Decimal = Field(default=Decimal("0.20"), gt=0, le=1)

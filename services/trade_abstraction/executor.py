@@ -407,10 +407,11 @@ class SpotExecutor:
             record = current
             if record.state is TradeState.ENTERING:
                 order = await self._safe_get(record.symbol, record.entry_client_id)
-                try:
-                    now = await self.account.server_time_ms()
-                except ExchangeUnavailable:
-                    return
+                if order is None or order.status.is_open:  # only then does the deadline matter (one more call)
+                    try:
+                        now = await self.account.server_time_ms()
+                    except ExchangeUnavailable:
+                        return
                 if order is None:
                     if record.entry_status == "UNKNOWN" and now > record.entry_deadline_ms:
                         record.state, record.note = TradeState.NOT_ENTERED, "entry never reached the exchange"

@@ -41,14 +41,32 @@ class Protector:
                 await asyncio.wait_for(stop.wait(), self.interval_s)
 
     async def run_events(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async for event in self.account.user_events():
-                    if isinstance(event, ExecutionReport):
-                        await self.sweep_once(event.symbol)
-                    if stop.is_set():
-                        return
-            except Exception as exc:
-                log.warning("tas_user_stream_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+        """Each execution report marks its market for a re-check; a burst of reports costs one check per market."""
+        dirty: set[str] = set()
+        wake = asyncio.Event()
+
+        async def checker() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                while dirty:
+                    await self.sweep_once(dirty.pop())
+
+        task = asyncio.create_task(checker())
+        try:
+            while not stop.is_set():
+                try:
+                    async for event in self.account.user_events():
+                        if isinstance(event, ExecutionReport):
+                            dirty.add(event.symbol)
+                            wake.set()
+                        if stop.is_set():
+                            return
+                except Exception as exc:
+                    log.warning("tas_user_stream_failed", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
