@@ -184,14 +184,20 @@ def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
     """trade-abstraction (its API port doubles as the readiness probe) and position-sizer, sharing a fresh token."""
     from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET
 
-    token = secrets.token_urlsafe(24)
+    token, operator = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     keys = {"BINANCE_API_KEY": DEV_API_KEY, "BINANCE_API_SECRET": DEV_API_SECRET}
     tas_port, sizer_port = free_port(), free_port()
     return [
         ProcessSpec(
             "trade-abstraction",
             [str(BIN / "bt-trade-abstraction")],
-            {**common, **keys, "TAS_HOST": "127.0.0.1", "TAS_PORT": str(tas_port), "TAS_TOKENS": f"sizer={token}"},
+            {
+                **common,
+                **keys,
+                "TAS_HOST": "127.0.0.1",
+                "TAS_PORT": str(tas_port),
+                "TAS_TOKENS": f"sizer={token},operator={operator}",
+            },
             tas_port,
         ),
         ProcessSpec(

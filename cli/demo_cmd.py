@@ -15,7 +15,7 @@ from rich.live import Live
 from binance_tool.bus.amqp import AmqpBus
 from binance_tool.config import BusSettings
 from binance_tool.state.idempotency import InMemoryIdempotencyStore
-from cli.cluster import ClusterConfig, LocalCluster, cluster_specs
+from cli.cluster import ClusterConfig, LocalCluster, ProcessSpec, cluster_specs
 from cli.resets import reset_bus_and_state
 from services.demo_monitor.monitor import Monitor
 from services.demo_monitor.subscriptions import DEMO_MONITOR
@@ -68,6 +68,17 @@ def demo(
     asyncio.run(_run(cfg, log_dir))
 
 
+def _write_cluster_env(path: Path, specs: list[ProcessSpec], sim_url: str) -> None:
+    """How `binance-tool portfolio` / `positions` reach this cluster (the TAS operator token: owner-only file)."""
+    lines = ["EXCHANGE=simulator", f"SIMULATOR_URL={sim_url}"]
+    tas = next((s for s in specs if s.name == "trade-abstraction"), None)
+    if tas is not None:
+        tokens = dict(item.split("=", 1) for item in tas.env["TAS_TOKENS"].split(","))
+        lines += [f"TAS_URL=http://127.0.0.1:{tas.health_port}", f"TAS_TOKEN={tokens['operator']}"]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
 async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(log_dir / "demo-monitor.log")
@@ -81,6 +92,7 @@ async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
     await bus.declare([DEMO_MONITOR])
     consumer = await bus.consume(DEMO_MONITOR, monitor.handle)
     console.print(f"starting {len(specs)} processes; logs in {log_dir}/")
+    _write_cluster_env(log_dir.parent / "cluster.env", specs, sim_url)
     cluster.start()
     status: dict[str, object] = {}
     try:
@@ -110,6 +122,7 @@ async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
         await asyncio.to_thread(cluster.stop)
         await consumer.stop()
         await bus.close()
+        console.print("while it runs: [bold]binance-tool portfolio[/bold] / [bold]binance-tool positions[/bold]")
         console.print(
             f"stopped. candles {monitor.candles}, evaluations {monitor.evaluations}, "
             f"signals {sum(monitor.signal_count.values())}, user messages {monitor.message_count}"

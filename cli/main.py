@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "edge70": ("cli.edge70_cmd", "app", True),
     "docs": ("cli.docs_cmd", "app", True),
     "trading": ("cli.trading_cmd", "app", True),
+    "portfolio": ("cli.portfolio_cmd", "portfolio", False),
+    "positions": ("cli.portfolio_cmd", "positions", False),
     "demo": ("cli.demo_cmd", "demo", False),
 }
 
