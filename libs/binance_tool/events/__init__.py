@@ -1,6 +1,13 @@
 """Event and command models (pydantic v2, frozen, strict, versioned) and their routing."""
 
 from binance_tool.edge70.outcome import Edge70Outcome
+from binance_tool.events.account import (
+    AccountBalancesUpdated,
+    BalanceEntry,
+    ExecutionReportReceived,
+    PositionChanged,
+    edge_of_client_order_id,
+)
 from binance_tool.events.common import Direction, Market
 from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Parameters, Edge70Signal
 from binance_tool.events.envelope import Envelope, deterministic_id
@@ -12,6 +19,8 @@ from binance_tool.events.trading import EntrySized, OrderSummary, TradeResult
 __all__ = [
     "ALL_TYPES",
     "REGISTRY",
+    "AccountBalancesUpdated",
+    "BalanceEntry",
     "CandleClosed",
     "Direction",
     "Edge70CandleEvaluated",
@@ -20,12 +29,15 @@ __all__ = [
     "Edge70Signal",
     "EntrySized",
     "Envelope",
+    "ExecutionReportReceived",
     "MalformedMessage",
     "Market",
     "OrderSummary",
+    "PositionChanged",
     "SendUserMessage",
     "Severity",
     "TradeResult",
     "decode",
     "deterministic_id",
+    "edge_of_client_order_id",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from binance_tool.events.account import AccountBalancesUpdated, ExecutionReportReceived, PositionChanged
 from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Signal
 from binance_tool.events.envelope import Envelope
 from binance_tool.events.market import CandleClosed
@@ -20,6 +21,9 @@ ALL_TYPES: tuple[type[Envelope], ...] = (
     SendUserMessage,
     EntrySized,
     TradeResult,
+    ExecutionReportReceived,
+    AccountBalancesUpdated,
+    PositionChanged,
 )
 
 
