@@ -6,5 +6,11 @@ from binance_tool.bus.api import Subscription
 from services.demo_monitor.subscriptions import DEMO_MONITOR
 from services.edge70_signals.subscriptions import edge70_candles
 from services.position_sizer.subscriptions import sizer_signals
+from services.trackers.subscriptions import trackers_execution_reports
 
-ALL_SUBSCRIPTIONS: tuple[Subscription, ...] = (edge70_candles("1d"), sizer_signals(), DEMO_MONITOR)
+ALL_SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    edge70_candles("1d"),
+    sizer_signals(),
+    trackers_execution_reports(),
+    DEMO_MONITOR,
+)

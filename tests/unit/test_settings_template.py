@@ -11,6 +11,7 @@ from services.candle_ingestion.settings import IngestionSettings
 from services.edge70_signals.settings import Edge70ServiceSettings
 from services.exchange_simulator.settings import SimulatorSettings
 from services.position_sizer.settings import SizerSettings
+from services.trackers.settings import TrackersSettings
 from services.trade_abstraction.settings import TasSettings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "dot-env-template"
@@ -21,7 +22,7 @@ def template_names() -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "cls", [IngestionSettings, Edge70ServiceSettings, SimulatorSettings, TasSettings, SizerSettings]
+    "cls", [IngestionSettings, Edge70ServiceSettings, SimulatorSettings, TasSettings, SizerSettings, TrackersSettings]
 )
 def test_dot_env_template_lists_every_setting_of_every_service(cls):
     missing = {name.upper() for name in cls.model_fields} - template_names()

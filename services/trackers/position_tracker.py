@@ -1,0 +1,133 @@
+"""position-tracker: each TRADE report becomes a `PositionFill` of (account, base asset, edge); the position is
+updated atomically with the pure `apply_fill` and a `PositionChanged` is published when what is held changes.
+
+The event of a fill is decided inside the same atomic update that stores the fill and is stored with it (by trade
+id).  A redelivered report (e.g. after a crash between the write and the publish) finds its fill known and
+republishes the stored event, with its deterministic id: at-least-once, and downstream dedup keeps one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import structlog
+
+from binance_tool.bus.api import Publisher
+from binance_tool.clock import Clock
+from binance_tool.events import ExecutionReportReceived, PositionChanged
+from binance_tool.tracking import Position, PositionFill, PositionKey, apply_fill
+from binance_tool.trading.filters import SymbolFilters
+from services.trackers import codec
+from services.trackers.filters import FiltersProvider
+from services.trackers.records import PositionRecord
+from services.trackers.store import TrackerStore
+
+Change = Literal["opened", "increased", "reduced", "closed"]
+
+
+def base_asset_of(symbol: str, quote_asset: str) -> str | None:
+    if symbol.endswith(quote_asset) and len(symbol) > len(quote_asset):
+        return symbol[: -len(quote_asset)]
+    return None
+
+
+def change_of(before: Position | None, after: Position) -> Change | None:
+    """opened: flat (or dust) → held; closed: held → dust/flat; increased/reduced: held quantity moved."""
+    was_open = before is not None and not before.closed
+    if not was_open:
+        return None if after.closed else "opened"
+    assert before is not None
+    if after.closed:
+        return "closed"
+    if after.quantity > before.quantity:
+        return "increased"
+    if after.quantity < before.quantity:
+        return "reduced"
+    return None
+
+
+class PositionTracker:
+    def __init__(
+        self,
+        publisher: Publisher,
+        store: TrackerStore,
+        filters: FiltersProvider,
+        clock: Clock,
+        quote_asset: str = "USDT",
+    ) -> None:
+        self._bus = publisher
+        self._store = store
+        self._filters = filters
+        self._clock = clock
+        self.quote_asset = quote_asset
+        self._log = structlog.get_logger().bind(component="position-tracker")
+
+    async def on_report(self, event: ExecutionReportReceived) -> PositionChanged | None:
+        fill = codec.position_fill_of(event)
+        if fill is None:
+            return None
+        log = self._log.bind(
+            account=event.account, symbol=event.symbol, edge=event.edge, trade_id=fill.trade_id,
+            correlation_id=str(event.correlation_id),
+        )  # fmt: skip
+        base = base_asset_of(event.symbol, self.quote_asset)
+        if base is None:
+            log.warning("fill_of_other_quote_asset_ignored", quote_asset=self.quote_asset)
+            return None
+        filters = await self._filters.get(event.symbol)
+        if filters is None:
+            log.warning("symbol_filters_unknown", note="closed only when flat")
+            filters = SymbolFilters(symbol=event.symbol, base_asset=base, quote_asset=self.quote_asset)
+        key = PositionKey(event.account, base, event.edge)
+        now = self._clock.now_ms()
+
+        def change(current: PositionRecord | None) -> PositionRecord:
+            record = current or PositionRecord(event.account, base, event.edge, filters)
+            state = record.state()
+            new_state = apply_fill(state, fill)  # raises FillConflict on a trade id with other contents
+            if new_state is state:
+                return record
+            kind = change_of(state.position if state.fills else None, new_state.position)
+            out = None if kind is None else self._event(event, fill, key, kind, new_state.position, now)
+            return record.with_fill(fill, out)
+
+        _, after = await self._store.update_position(key, change)
+        published = after.event(fill.trade_id)
+        if published is not None:
+            await self._bus.publish(published)
+            log.info(
+                "position_changed",
+                change=published.change,
+                quantity=str(published.quantity),
+                realised_pnl=str(published.realised_pnl),
+            )
+        return published
+
+    def _event(
+        self,
+        event: ExecutionReportReceived,
+        fill: PositionFill,
+        key: PositionKey,
+        kind: Change,
+        pos: Position,
+        now: int,
+    ) -> PositionChanged:
+        return PositionChanged(
+            event_id=PositionChanged.id_for(key.account, key.base_asset, key.edge, fill.trade_id),
+            correlation_id=event.correlation_id,
+            ts_event_ms=fill.time_ms,
+            ts_init_ms=now,
+            account=key.account,
+            change=kind,
+            edge=key.edge,
+            base_asset=key.base_asset,
+            quote_asset=pos.quote_asset or self.quote_asset,
+            symbol=event.symbol,
+            cause_trade_id=fill.trade_id,
+            quantity=pos.quantity,
+            average_entry_price=pos.average_entry_price,
+            realised_pnl=pos.realised_pnl,
+            fees_quote=pos.fees_quote,
+            opened_at_ms=pos.opened_ms,
+            closed_at_ms=pos.closed_ms,
+        )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from binance_tool.config.settings import (
+    COMMON,
+    BusSettings,
+    ExchangeSettings,
+    ObservabilitySettings,
+    RedisSettings,
+)
+
+
+class TrackersSettings(BusSettings, RedisSettings, ExchangeSettings, ObservabilitySettings):
+    model_config = SettingsConfigDict(**COMMON)
+
+    trackers_quote_asset: str = Field(
+        default="USDT", min_length=2, description="positions are of <base><quote> symbols; base = symbol − quote"
+    )
+    trackers_filters_refresh_s: float = Field(
+        default=3600.0, gt=0, description="how often the exchange's symbol filters (minQty, minNotional) are reloaded"
+    )
+    trackers_update_attempts: int = Field(
+        default=100, ge=1, le=10_000, description="optimistic Redis transaction attempts before a report is retried"
+    )
+
+    @field_validator("trackers_quote_asset")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.strip().upper()

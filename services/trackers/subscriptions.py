@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from binance_tool.bus.api import Binding, Subscription
+from binance_tool.events import ExecutionReportReceived
+
+
+def trackers_execution_reports(prefetch: int = 50, delivery_limit: int = 5) -> Subscription:
+    return Subscription(
+        queue="trackers.execution-reports",
+        bindings=(Binding(ExecutionReportReceived.EXCHANGE, "execution.#"),),
+        accepts=(ExecutionReportReceived,),
+        description="execution reports → tracked orders and positions (order-tracker, position-tracker)",
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
+    )
