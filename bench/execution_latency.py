@@ -92,7 +92,7 @@ async def main() -> None:
     sim_env = {"SIM_PORT": str(sim_port), "SIM_DATA_DIR": args.data_dir, "SIM_START": "2021-03-01", "SIM_SPEED": "0",
                "SIM_SYMBOLS": ",".join(SYMBOLS), "SIM_BALANCES": "USDT=100000000", "LOG_LEVEL": "WARNING"}  # fmt: skip
     specs = [ProcessSpec("exchange-simulator", [str(BIN / "bt-exchange-simulator")], sim_env)]
-    specs += trading_specs(common)
+    specs += [s for s in trading_specs(common) if s.name in ("trade-abstraction", "position-sizer")]
     log_dir = Path(tempfile.mkdtemp(prefix="bt-exec-bench-")) / "logs"
     cluster = LocalCluster(specs, log_dir)
     cluster.start()
@@ -132,8 +132,9 @@ async def main() -> None:
         await asyncio.sleep(3.0)
         watcher.cancel()
         latencies = [(accepted[k] - t) * 1000 for k, t in sent.items() if k in accepted]
-        token = specs[2].env["TAS_TOKEN"]
-        rate = await tas_rate(f"http://127.0.0.1:{specs[1].health_port}", token, 5.0)
+        tas = next(s for s in specs if s.name == "trade-abstraction")
+        token = next(s for s in specs if s.name == "position-sizer").env["TAS_TOKEN"]
+        rate = await tas_rate(f"http://127.0.0.1:{tas.health_port}", token, 5.0)
     finally:
         await exchange.close()
         await bus.close()

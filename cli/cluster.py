@@ -186,7 +186,7 @@ def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
 
     token, operator = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     keys = {"BINANCE_API_KEY": DEV_API_KEY, "BINANCE_API_SECRET": DEV_API_SECRET}
-    tas_port, sizer_port = free_port(), free_port()
+    tas_port, sizer_port, trackers_port = free_port(), free_port(), free_port()
     return [
         ProcessSpec(
             "trade-abstraction",
@@ -199,6 +199,12 @@ def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
                 "TAS_TOKENS": f"sizer={token},operator={operator}",
             },
             tas_port,
+        ),
+        ProcessSpec(
+            "trackers",
+            [str(BIN / "bt-trackers")],
+            {**common, **keys, "HEALTH_PORT": str(trackers_port)},
+            trackers_port,
         ),
         ProcessSpec(
             "position-sizer",
