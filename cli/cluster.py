@@ -177,6 +177,12 @@ def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list
     )
     if cfg.trading:
         specs += trading_specs(common)
+        symbols = cfg.symbols or ",".join(sorted(p.stem for p in Path(cfg.data_dir, "1d").glob("*.csv")))
+        for replica in ("a", "b"):  # two replicas side by side: identical event ids, downstream keeps one
+            port = free_port()
+            env = {**common, "HEALTH_PORT": str(port), "ORDER_INGESTION_SYMBOLS": symbols,
+                   "ORDER_INGESTION_REPLICA_ID": f"replica-{replica}"}  # fmt: skip
+            specs.append(ProcessSpec(f"order-ingestion-{replica}", [str(BIN / "bt-order-ingestion")], env, port))
     return specs, sim_url
 
 

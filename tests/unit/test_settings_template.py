@@ -10,6 +10,7 @@ from binance_tool.config import SettingsError, load_settings
 from services.candle_ingestion.settings import IngestionSettings
 from services.edge70_signals.settings import Edge70ServiceSettings
 from services.exchange_simulator.settings import SimulatorSettings
+from services.order_ingestion.settings import OrderIngestionSettings
 from services.position_sizer.settings import SizerSettings
 from services.trackers.settings import TrackersSettings
 from services.trade_abstraction.settings import TasSettings
@@ -22,7 +23,16 @@ def template_names() -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "cls", [IngestionSettings, Edge70ServiceSettings, SimulatorSettings, TasSettings, SizerSettings, TrackersSettings]
+    "cls",
+    [
+        IngestionSettings,
+        Edge70ServiceSettings,
+        SimulatorSettings,
+        TasSettings,
+        SizerSettings,
+        TrackersSettings,
+        OrderIngestionSettings,
+    ],
 )
 def test_dot_env_template_lists_every_setting_of_every_service(cls):
     missing = {name.upper() for name in cls.model_fields} - template_names()
