@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from pathlib import Path
 
 import httpx
@@ -65,7 +66,15 @@ def demo(
         speed=days_per_second * 86_400,
         symbols=symbols,
     )
-    asyncio.run(_run(cfg, log_dir))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the cluster like Ctrl-C
+    started: list[LocalCluster] = []
+    try:
+        asyncio.run(_run(cfg, log_dir, started))
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        for cluster in started:  # whatever happened above, no process is left behind
+            cluster.stop()
 
 
 def _write_cluster_env(path: Path, specs: list[ProcessSpec], sim_url: str) -> None:
@@ -79,13 +88,14 @@ def _write_cluster_env(path: Path, specs: list[ProcessSpec], sim_url: str) -> No
     path.chmod(0o600)
 
 
-async def _run(cfg: ClusterConfig, log_dir: Path) -> None:
+async def _run(cfg: ClusterConfig, log_dir: Path, started: list[LocalCluster]) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(log_dir / "demo-monitor.log")
     console.print("[bold]resetting demo state[/bold] (Redis database and demo queues)")
     await reset_bus_and_state(cfg.amqp_url, cfg.redis_url)
     specs, sim_url = cluster_specs(cfg)
     cluster = LocalCluster(specs, log_dir)
+    started.append(cluster)
     monitor = Monitor()
     bus = AmqpBus(BusSettings(amqp_url=cfg.amqp_url), InMemoryIdempotencyStore(), "demo-monitor")
     await bus.connect()
