@@ -22,6 +22,9 @@ from binance_tool.exchange.market_data import Kline, MarketData, StreamInterrupt
 from binance_tool.health import Health
 from binance_tool.state.cursors import CandleCursorStore
 
+FOLLOW_UP = "follow-up after a reconnect"
+FOLLOW_UP_DELAYS_S = (5.0, 20.0)
+
 
 @dataclass
 class IngestionStats:
@@ -56,9 +59,11 @@ class CandleIngestionService:
         self.log = structlog.get_logger().bind(replica=replica)
         self._locks = {(i, s): asyncio.Lock() for i in self._intervals for s in self._markets}
         self._started_ms: dict[str, int] = {}  # per interval: exchange time of this replica's first catch-up
+        self._queue: asyncio.Queue[tuple[str, StreamItem]] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         queue: asyncio.Queue[tuple[str, StreamItem]] = asyncio.Queue()
+        self._queue = queue
         # Streams first, so nothing that closes during the initial back-fill is missed (it is buffered).
         readers = [asyncio.create_task(self._read(interval, queue)) for interval in self._intervals]
         try:
@@ -99,6 +104,13 @@ class CandleIngestionService:
             self.stats.interruptions += 1
             self.log.warning("kline_stream_interrupted_backfilling", interval=interval, reason=item.reason)
             await self.catch_up(interval)
+            if item.reason != FOLLOW_UP and self._queue is not None:
+                # python-binance reports the drop before it has reconnected, and does not say when it has: catch up
+                # again once the reconnect has had time to happen, or candles closed in between would wait for the
+                # next candle's gap check (forever, if the stream has ended).
+                loop, queue = asyncio.get_running_loop(), self._queue
+                for delay in FOLLOW_UP_DELAYS_S:
+                    loop.call_later(delay, queue.put_nowait, (interval, StreamInterrupted(FOLLOW_UP)))
             return
         if item.symbol not in self._markets or not item.closed:
             return

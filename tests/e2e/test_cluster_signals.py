@@ -74,6 +74,7 @@ async def test_cluster_signals_equal_the_cli_computation_with_drops_and_a_killed
         symbols=",".join(SYMBOLS),
         log_level="INFO",
         extra_env=(("SIM_FAULT_WS_DROP_EVERY", "2000"),),
+        trading=False,  # this test is about candles and signals; the execution path has its own (fewer processes)
     )
     specs, sim_url = cluster_specs(cfg)
     cluster = LocalCluster(specs, tmp_path / "logs")
