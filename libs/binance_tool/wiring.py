@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,3 +90,41 @@ async def spot_exchange(settings: Any) -> BinanceSpot:
     from binance_tool.exchange.binance_execution import BinanceSpot as _BinanceSpot
 
     return _BinanceSpot(settings)
+
+
+class Closers:
+    """What a composition root opened, closed in reverse order; one failing close does not stop the others."""
+
+    def __init__(self) -> None:
+        self._closers: list[Callable[[], Awaitable[object]]] = []
+
+    def add(self, closer: Callable[[], Awaitable[object]]) -> None:
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+async def redis_and_bus(
+    settings: Any,
+    service: str,
+    closers: Closers,
+    *,
+    bus: MessageBus | None,
+    need_redis: bool,
+    batch_window_s: float = 0.002,
+) -> tuple[MessageBus, Redis | None]:
+    """The bus (the caller's, or AMQP, connected) and Redis when the bus or another Redis-backed part is to be
+    built here; what is opened is registered on `closers`.  `settings` combines BusSettings and RedisSettings."""
+    redis = redis_client(settings) if bus is None or need_redis else None
+    if redis is not None:
+        closers.add(redis.aclose)
+    if bus is None:
+        assert redis is not None
+        amqp = amqp_bus(settings, redis, service, batch_window_s)
+        await amqp.connect()
+        closers.add(amqp.close)
+        bus = amqp
+    return bus, redis

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from binance_tool import wiring
 from binance_tool.bus.api import MessageBus
@@ -25,13 +23,11 @@ class App:
     service: OrderIngestionService
     bus: MessageBus
     health_server: HealthServer
-    closers: list[Any] = field(default_factory=list)
+    closers: wiring.Closers = field(default_factory=wiring.Closers)
 
     async def aclose(self) -> None:
         await self.health_server.stop()
-        for closer in reversed(self.closers):
-            with contextlib.suppress(Exception):
-                await closer()
+        await self.closers.aclose()
 
 
 async def build(
@@ -45,22 +41,15 @@ async def build(
 ) -> App:
     """Composition root: tests pass fakes for any part.  A fake `account` that reports stream gaps should be
     built with `on_stream_gap=gap_relay` (the same relay passed here)."""
-    closers: list[Any] = []
+    closers = wiring.Closers()
     relay = gap_relay or GapRelay()
-    redis = wiring.redis_client(settings) if bus is None or cursors is None else None
-    if redis is not None:
-        closers.append(redis.aclose)
-    if bus is None:
-        assert redis is not None
-        bus = wiring.amqp_bus(settings, redis, SERVICE)
-        await bus.connect()
-        closers.append(bus.close)
+    bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=cursors is None)
     await bus.declare()
     if account is None:
         from binance_tool.exchange.binance_execution import BinanceSpot
 
         exchange = BinanceSpot(settings, on_stream_gap=relay)
-        closers.append(exchange.close)
+        closers.add(exchange.close)
         account = exchange
     health = Health()
     service = OrderIngestionService(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
-from typing import Any
 
 from binance_tool import wiring
 from binance_tool.bus.api import MessageBus
@@ -26,7 +24,7 @@ from services.position_sizer.tas_client import TasClient
 class SizerApp:
     service: PositionSizerService
     bus: MessageBus
-    closers: list[Any]
+    closers: wiring.Closers
     cache: AccountCache
 
     async def start(self) -> None:
@@ -38,9 +36,7 @@ class SizerApp:
         await self.cache.stop()
         if self.service.positions is not None:
             await self.service.positions.stop()
-        for closer in reversed(self.closers):
-            with contextlib.suppress(Exception):
-                await closer()
+        await self.closers.aclose()
 
 
 async def build(
@@ -52,24 +48,24 @@ async def build(
     modes: ModeStore | None = None,
     clock: Clock | None = None,
 ) -> SizerApp:
-    closers: list[Any] = []
-    redis = wiring.redis_client(settings) if bus is None or modes is None else None
-    if redis is not None:
-        closers.append(redis.aclose)
-    if bus is None:
-        assert redis is not None
-        bus = wiring.amqp_bus(settings, redis, SERVICE, batch_window_s=0.0)  # a signal waits for nothing
-        await bus.connect()
-        closers.append(bus.close)
+    closers = wiring.Closers()
+    bus, redis = await wiring.redis_and_bus(
+        settings,
+        SERVICE,
+        closers,
+        bus=bus,
+        need_redis=modes is None,
+        batch_window_s=0.0,  # a signal waits for nothing
+    )
     if account is None:
         exchange = await wiring.spot_exchange(settings)
-        closers.append(exchange.close)
+        closers.add(exchange.close)
         account = exchange
     if tas is None:
         if settings.tas_token is None:
             raise RuntimeError("TAS_TOKEN is required (the TAS 'sizer' role token)")
         tas = TasClient(settings.tas_url, settings.tas_token.get_secret_value(), settings.tas_timeout_s)
-        closers.append(tas.aclose)
+        closers.add(tas.aclose)
     cache = AccountCache(account, settings.sizer_account_resync_s, settings.sizer_prices_refresh_s)
     service = PositionSizerService(
         bus,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from binance_tool import wiring
@@ -25,12 +23,10 @@ class App:
     bus: MessageBus
     health: Health
     filters: FiltersProvider
-    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    closers: wiring.Closers = field(default_factory=wiring.Closers)
 
     async def aclose(self) -> None:
-        for closer in reversed(self.closers):
-            with contextlib.suppress(Exception):
-                await closer()
+        await self.closers.aclose()
 
 
 async def build(
@@ -42,18 +38,11 @@ async def build(
     clock: Clock | None = None,
 ) -> App:
     """Composition root: tests pass fakes for any part."""
-    closers: list[Callable[[], Awaitable[object]]] = []
-    redis = wiring.redis_client(settings) if bus is None or store is None else None
-    if redis is not None:
-        closers.append(redis.aclose)
-    if bus is None:
-        assert redis is not None
-        bus = wiring.amqp_bus(settings, redis, SERVICE)
-        await bus.connect()
-        closers.append(bus.close)
+    closers = wiring.Closers()
+    bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=store is None)
     if filters is None:
         exchange = await wiring.spot_exchange(settings)
-        closers.append(exchange.close)
+        closers.add(exchange.close)
         filters = ExchangeFilters(exchange, settings.trackers_filters_refresh_s)
     if store is None:
         assert redis is not None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -30,12 +28,10 @@ class TasApp:
     protector: Protector
     health: Health
     bus: MessageBus | None
-    closers: list[Any]
+    closers: wiring.Closers
 
     async def aclose(self) -> None:
-        for closer in reversed(self.closers):
-            with contextlib.suppress(Exception):
-                await closer()
+        await self.closers.aclose()
 
 
 async def build(
@@ -48,19 +44,14 @@ async def build(
     clock: Clock | None = None,
 ) -> TasApp:
     """Composition root: tests pass fakes (or an in-memory bus) for any part."""
-    closers: list[Any] = []
-    redis = wiring.redis_client(settings) if store is None or bus is None else None
-    if redis is not None:
-        closers.append(redis.aclose)
-    if bus is None:
-        assert redis is not None
-        bus = wiring.amqp_bus(settings, redis, SERVICE)
-        await bus.connect()
+    closers = wiring.Closers()
+    declare = bus is None  # a bus passed in is the caller's to declare
+    bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=store is None)
+    if declare:
         await bus.declare()
-        closers.append(bus.close)
     if execution is None or account is None:
         exchange = await wiring.spot_exchange(settings)
-        closers.append(exchange.close)
+        closers.add(exchange.close)
         execution, account = execution or exchange, account or exchange
     clock = clock or SystemClock()
     executor = SpotExecutor(
