@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from binance_tool.exchange.execution import AccountData, AccountPosition, Balance, ExchangeUnavailable
 
@@ -35,16 +36,18 @@ class AccountCache:
 
     async def start(self) -> None:
         """Read balances and prices, waiting for the exchange to answer."""
-        delay = 0.2
-        while True:
-            try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(ExchangeUnavailable),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            before_sleep=lambda state: log.info(
+                "sizer_waiting_for_exchange",
+                error=repr(state.outcome and state.outcome.exception()),
+                retry_in_s=getattr(state.next_action, "sleep", None),
+            ),
+        ):
+            with attempt:
                 await self._reload_balances()
                 await self._reload_prices()
-                break
-            except ExchangeUnavailable as exc:
-                log.info("sizer_waiting_for_exchange", error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
         self._tasks = [asyncio.create_task(self._follow_stream()), asyncio.create_task(self._refresh())]
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from services.position_sizer.tas_client import TasClient, TasUnavailable
 
@@ -31,15 +32,17 @@ class TasPositions:
 
     async def start(self) -> None:
         """Read the TAS's trades, waiting for the TAS to come up (start order of the processes is free)."""
-        delay = 0.2
-        while True:
-            try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TasUnavailable),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            before_sleep=lambda state: log.info(
+                "sizer_waiting_for_tas",
+                error=repr(state.outcome and state.outcome.exception()),
+                retry_in_s=getattr(state.next_action, "sleep", None),
+            ),
+        ):
+            with attempt:
                 await self.refresh()
-                break
-            except TasUnavailable as exc:
-                log.info("sizer_waiting_for_tas", error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
