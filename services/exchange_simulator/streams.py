@@ -19,6 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from services.exchange_simulator.hub import CLOSE_SLOW, Connection, InvalidStream
 from services.exchange_simulator.rest import json_response
 from services.exchange_simulator.state import SimState
+from services.exchange_simulator.ws_common import receive_text, run_until_either_ends
 
 MAX_STREAMS = 1024
 ID_RE = re.compile(r"^[A-Za-z0-9]{1,36}$")
@@ -107,25 +108,14 @@ def build_ws_router(state: SimState) -> APIRouter:
             hub.subscribe(conn, key)
         await websocket.accept()
         log.info("ws_connected", connection=conn.id, streams=sorted(conn.streams), sim_time=state.clock.now_ms())
-        reader = asyncio.create_task(_read(websocket, conn))
-        writer = asyncio.create_task(_write(websocket, conn))
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await run_until_either_ends(_read(websocket, conn), _write(websocket, conn))
         finally:
-            for task in (reader, writer):
-                task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
             hub.disconnect(conn)
             log.info("ws_disconnected", connection=conn.id, sent=conn.sent)
 
     async def _read(websocket: WebSocket, conn: Connection) -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:
-                text = (message.get("bytes") or b"").decode("utf-8", "replace")
+        while (text := await receive_text(websocket)) is not None:
             reply = orjson.dumps(handle_control(state, conn, text))
             try:
                 conn.queue.put_nowait(reply)

@@ -17,6 +17,7 @@ from services.exchange_simulator.auth import Params, authenticate, check_api_key
 from services.exchange_simulator.rest import BinanceError
 from services.exchange_simulator.state import SimState
 from services.exchange_simulator.user_stream import DROP, OVERFLOW, ApiConnection
+from services.exchange_simulator.ws_common import receive_text, run_until_either_ends
 
 DROP_CODE = 1011  # an abrupt drop as seen by the client
 DROP_GRACE_S = 0.1  # let the client read the last event first
@@ -136,25 +137,14 @@ def build_ws_api_router(state: SimState) -> APIRouter:
         await websocket.accept()
         conn = hub.connect(state.clock.now_ms())
         log.info("ws_api_connected", connection=conn.id)
-        reader = asyncio.create_task(_read(websocket, conn))
-        writer = asyncio.create_task(_write(websocket, conn))
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await run_until_either_ends(_read(websocket, conn), _write(websocket, conn))
         finally:
-            for task in (reader, writer):
-                task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
             hub.disconnect(conn)
             log.info("ws_api_disconnected", connection=conn.id, events_sent=conn.events_sent)
 
     async def _read(websocket: WebSocket, conn: ApiConnection) -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:
-                text = (message.get("bytes") or b"").decode("utf-8", "replace")
+        while (text := await receive_text(websocket)) is not None:
             if not hub.reply(conn, api.handle(conn, text)):
                 return
 
