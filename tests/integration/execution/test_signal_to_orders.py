@@ -22,11 +22,9 @@ from binance_tool.bus.api import Binding, Subscription
 from binance_tool.config import BusSettings, load_settings
 from binance_tool.events import (
     Direction,
-    Edge70Parameters,
     Edge70Signal,
     EntrySized,
     Envelope,
-    Market,
     TradeResult,
 )
 from binance_tool.exchange.execution import OrderType, client_order_id
@@ -38,6 +36,7 @@ from services.position_sizer.settings import SizerSettings
 from services.position_sizer.subscriptions import sizer_signals
 from services.trade_abstraction import main as tas_main
 from services.trade_abstraction.settings import TasSettings
+from tests.builders import edge70_signal
 from tests.simulator.conftest import make_settings
 
 pytestmark = pytest.mark.integration
@@ -120,20 +119,7 @@ async def cluster(shared_data: Path, amqp_url: str, redis_url: str) -> AsyncIter
 
 
 def signal(symbol: str, direction: Direction, price: Decimal, n: int = 0) -> Edge70Signal:
-    eid = uuid.uuid5(uuid.NAMESPACE_OID, f"it-{symbol}-{direction}-{n}")
-    return Edge70Signal(
-        event_id=eid,
-        correlation_id=eid,
-        ts_event_ms=1,
-        ts_init_ms=1,
-        parameters=Edge70Parameters(),
-        market=Market.spot(symbol[:-4], "USDT"),
-        direction=direction,
-        previous_direction=Direction.SHORT if direction is Direction.LONG else Direction.LONG,
-        signal_price=price,
-        signal_timestamp_ms=1,
-        candle_open_time_ms=0,
-    )
+    return edge70_signal(symbol, direction, price, uuid.uuid5(uuid.NAMESPACE_OID, f"it-{symbol}-{direction}-{n}"))
 
 
 async def test_a_signal_becomes_a_sized_entry_then_a_stop_and_a_short_closes_it(shared_data, amqp_url, redis_url):

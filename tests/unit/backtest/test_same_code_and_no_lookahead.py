@@ -13,11 +13,12 @@ from binance_tool.backtest import BacktestSettings, SignalAction, run_backtest
 from binance_tool.backtest.data import load_backtest_inputs
 from binance_tool.bus.memory import InMemoryBus
 from binance_tool.clock import FixedClock
-from binance_tool.events import CandleClosed, Edge70Parameters, Edge70Signal, Market
+from binance_tool.events import Edge70Parameters, Edge70Signal, Market
 from binance_tool.exchange.fake_market import FakeMarketData
 from binance_tool.market.candles import read_candle_file
 from binance_tool.state.edge70_state import InMemoryEdge70StateStore
 from services.edge70_signals.service import Edge70SignalsService
+from tests.builders import candle_event
 
 DAY = 86_400_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "LINKUSDT", "DOGEUSDT"]
@@ -30,25 +31,6 @@ def ms(day: str) -> int:
 @pytest.fixture(scope="module")
 def inputs(shared_data: Path):
     return load_backtest_inputs(shared_data / "1d", SYMBOLS, "1d", "auto")
-
-
-def candle_event(symbol: str, k) -> CandleClosed:
-    eid = CandleClosed.id_for("binance", symbol, "1d", k.open_time_ms)
-    return CandleClosed(
-        event_id=eid,
-        correlation_id=eid,
-        ts_event_ms=k.open_time_ms + DAY - 1,
-        ts_init_ms=0,
-        market=Market.spot(symbol[:-4], "USDT"),
-        interval="1d",
-        open_time_ms=k.open_time_ms,
-        close_time_ms=k.open_time_ms + DAY - 1,
-        open=k.open,
-        high=k.high,
-        low=k.low,
-        close=k.close,
-        volume=k.volume,
-    )
 
 
 async def test_the_service_path_and_the_backtester_produce_the_same_signals(shared_data: Path, inputs):

@@ -11,7 +11,7 @@ import pytest
 
 from binance_tool.bus.memory import InMemoryBus
 from binance_tool.clock import FixedClock
-from binance_tool.events import Direction, Edge70Parameters, Edge70Signal, EntrySized, Market, SendUserMessage
+from binance_tool.events import Direction, Edge70Signal, EntrySized, SendUserMessage
 from binance_tool.exchange.execution import OrderType
 from binance_tool.exchange.fake_execution import FakeSpotExchange
 from binance_tool.health import Health
@@ -22,6 +22,7 @@ from services.position_sizer.tas_client import TasClient
 from services.trade_abstraction.app import Principal, TasDeps, build_app
 from services.trade_abstraction.executor import SpotExecutor
 from services.trade_abstraction.store import InMemoryTradeStore
+from tests.builders import edge70_signal
 
 D = Decimal
 TOKEN = "sizer-token-0123456789"
@@ -35,20 +36,7 @@ def filters(symbol: str) -> SymbolFilters:
 
 def signal(symbol: str, direction: Direction, price: str = "100", test: bool = False) -> Edge70Signal:
     eid = uuid.uuid5(uuid.NAMESPACE_OID, f"{symbol}{direction}{price}")
-    return Edge70Signal(
-        event_id=eid,
-        correlation_id=eid,
-        ts_event_ms=T0,
-        ts_init_ms=T0,
-        parameters=Edge70Parameters(),
-        market=Market.spot(symbol[:-4], "USDT"),
-        direction=direction,
-        previous_direction=Direction.SHORT if direction is Direction.LONG else Direction.LONG,
-        signal_price=D(price),
-        signal_timestamp_ms=T0,
-        candle_open_time_ms=T0 - 86_400_000,
-        test_signal=test,
-    )
+    return edge70_signal(symbol, direction, D(price), eid, T0, T0 - 86_400_000, test)
 
 
 @pytest.fixture

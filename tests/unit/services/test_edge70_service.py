@@ -11,7 +11,6 @@ from binance_tool.clock import FixedClock
 from binance_tool.edge70 import Edge70Config
 from binance_tool.edge70.offline import series_signals
 from binance_tool.events import (
-    CandleClosed,
     Edge70CandleEvaluated,
     Edge70Parameters,
     Edge70Signal,
@@ -22,28 +21,9 @@ from binance_tool.exchange.fake_market import FakeMarketData
 from binance_tool.market.candles import CandleSeries, read_candle_file
 from binance_tool.state.edge70_state import InMemoryEdge70StateStore
 from services.edge70_signals.service import Edge70SignalsService
+from tests.builders import candle_event
 
 DAY = 86_400_000
-
-
-def candle_event(symbol: str, k) -> CandleClosed:
-    market = Market.spot(symbol[:-4], "USDT")
-    eid = CandleClosed.id_for("binance", symbol, "1d", k.open_time_ms)
-    return CandleClosed(
-        event_id=eid,
-        correlation_id=eid,
-        ts_event_ms=k.open_time_ms + DAY - 1,
-        ts_init_ms=0,
-        market=market,
-        interval="1d",
-        open_time_ms=k.open_time_ms,
-        close_time_ms=k.open_time_ms + DAY - 1,
-        open=k.open,
-        high=k.high,
-        low=k.low,
-        close=k.close,
-        volume=k.volume,
-    )
 
 
 @pytest.fixture
