@@ -3,15 +3,8 @@ no generated request — valid, invalid or unauthenticated — gets a 5xx, and e
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -21,6 +14,7 @@ from binance_tool.health import Health
 from services.trade_abstraction.app import Principal, TasDeps, build_app
 from services.trade_abstraction.executor import SpotExecutor
 from services.trade_abstraction.store import InMemoryTradeStore
+from tests.servers import serving_in_thread
 from tests.unit.trade_abstraction.conftest import BTC, OPERATOR, SIZER
 
 
@@ -37,22 +31,8 @@ schema = schemathesis.openapi.from_dict(APP.openapi())
 
 @pytest.fixture(scope="module")
 def base_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(APP, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/health", timeout=0.2)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving_in_thread(APP) as url:
+        yield url
 
 
 @schema.parametrize()
