@@ -130,4 +130,6 @@ class PositionTracker:
             fees_quote=pos.fees_quote,
             opened_at_ms=pos.opened_ms,
             closed_at_ms=pos.closed_ms,
+            period_realised_pnl=pos.period_realised_pnl,
+            period_cost=pos.period_cost,
         )

@@ -126,6 +126,10 @@ class PositionChanged(Envelope):
     fees_quote: Decimal
     opened_at_ms: int | None
     closed_at_ms: int | None
+    # the holding period this fill belongs to (since `opened_at_ms`; on `closed`, the period just closed):
+    # its realised P&L net of fees and the quote spent on its buys (fees included); return = pnl / cost
+    period_realised_pnl: Decimal = Decimal(0)
+    period_cost: Decimal = Decimal(0)
 
     @staticmethod
     def id_for(account: str, base_asset: str, edge: str | None, trade_id: int) -> uuid.UUID:

@@ -73,6 +73,10 @@ class Position:
     last_price: Decimal | None = None
     last_fill_key: tuple[int, int] | None = None
     fill_count: int = 0
+    # the current holding period (or the last one, once closed): it starts with the first fill after the position
+    # was closed (or flat); cost carried in = the cost basis of any dust held at that moment
+    period_realised_pnl: Decimal = ZERO  # realised P&L of the period, net of fees (as `realised_pnl`)
+    period_cost: Decimal = ZERO  # quote spent on buys in the period, buy fees included (+ dust cost carried in)
 
     @property
     def average_entry_price(self) -> Decimal | None:
@@ -128,12 +132,15 @@ def _step(pos: Position, fill: PositionFill, filters: SymbolFilters, prices: Map
         "fill_count": pos.fill_count + 1,
     }
     was_closed = pos.closed
+    period_realised, period_cost = (ZERO, pos.cost_basis) if was_closed else (pos.period_realised_pnl, pos.period_cost)
     if fill.side is Side.BUY:
         quantity = pos.quantity + fill.quantity - base_fee
         upd |= {
             "quantity": quantity,
             "cost_basis": pos.cost_basis + fill.quantity * fill.price + fee_quote,
             "bought_qty": pos.bought_qty + fill.quantity,
+            "period_realised_pnl": period_realised,
+            "period_cost": period_cost + fill.quantity * fill.price + fee_quote,
         }
     else:
         removed = fill.quantity + base_fee  # base commission on a sell is sold too
@@ -144,10 +151,13 @@ def _step(pos: Position, fill: PositionFill, filters: SymbolFilters, prices: Map
         matched_proceeds = proceeds if not unmatched else proceeds * matched / removed
         cost_out = pos.cost_basis if matched == pos.quantity else pos.cost_basis * matched / pos.quantity
         quantity = pos.quantity - matched
+        realised = matched_proceeds - cost_out - fee_quote
         upd |= {
             "quantity": quantity,
             "cost_basis": pos.cost_basis - cost_out,
-            "realised_pnl": pos.realised_pnl + matched_proceeds - cost_out - fee_quote,
+            "realised_pnl": pos.realised_pnl + realised,
+            "period_realised_pnl": period_realised + realised,
+            "period_cost": period_cost,
             "unmatched_sell_qty": pos.unmatched_sell_qty + unmatched,
             "unmatched_proceeds": pos.unmatched_proceeds + (proceeds - matched_proceeds),
             "sold_qty": pos.sold_qty + fill.quantity,

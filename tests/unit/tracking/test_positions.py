@@ -210,3 +210,28 @@ def test_same_trade_id_with_different_content_is_refused() -> None:
 def test_my_trades_row_becomes_a_position_fill() -> None:
     row = TradeRecord("BTCUSDT", 5, 9, D("100"), D("1"), D("100"), D("0.1"), "USDT", 1234, is_buyer=False)
     assert fill_from_trade(row, "e70") == fill(5, S, "1", "100", "0.1", t=1234, order_id=9)
+
+
+def test_each_holding_period_has_its_own_realised_pnl_and_cost() -> None:
+    first = [fill(1, B, "1", "100", "0.1"), fill(2, S, "1", "150", "0.15")]
+    second = [fill(3, B, "0.5", "200", "0.1"), fill(4, B, "0.5", "220", "0.11"), fill(5, S, "1", "190", "0.19")]
+    after_first = position_from_fills(first, BTC)
+    assert after_first.closed
+    assert after_first.period_realised_pnl == D("150") - D("100.1") - D("0.15") == after_first.realised_pnl
+    assert after_first.period_cost == D("100.1")
+    mid = position_from_fills([*first, *second[:2]], BTC)
+    assert not mid.closed and mid.period_realised_pnl == 0 and mid.period_cost == D("100.1") + D("110.11")
+    pos = position_from_fills([*first, *second], BTC)
+    assert pos.period_cost == D("210.21")
+    assert pos.period_realised_pnl == D("190") - D("210.21") - D("0.19")
+    assert pos.realised_pnl == after_first.realised_pnl + pos.period_realised_pnl
+    assert (pos.opened_ms, pos.closed_ms) == (3000, 5000)
+
+
+def test_a_new_period_carries_the_cost_of_dust_left_by_the_last_one() -> None:
+    fills = [fill(1, B, "1", "100"), fill(2, S, "0.99995", "100"), fill(3, B, "1", "100"), fill(4, S, "1", "110")]
+    after_close = position_from_fills(fills[:2], BTC)
+    assert after_close.closed and after_close.quantity == D("0.00005")  # dust: below minQty
+    pos = position_from_fills(fills, BTC)
+    assert pos.period_cost == D("100") + D("0.005")
+    assert pos.period_realised_pnl == D("110") - D("100.005") / D("1.00005")  # average cost of 1 of 1.00005 held
