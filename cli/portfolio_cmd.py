@@ -1,7 +1,10 @@
-"""`binance-tool portfolio` and `binance-tool positions`: the account as the exchange reports it, and the trades
-the Trade Abstraction Service holds, as rich tables.  Connection settings come from the environment / `.env`
-(EXCHANGE, SIMULATOR_URL, BINANCE_API_KEY, ..., TAS_URL, TAS_TOKEN); `make demo` writes them for its cluster to
-`var/demo/cluster.env`, which is read when present."""
+"""`binance-tool portfolio` and `binance-tool positions` as rich tables.
+
+By default both read what the trackers hold in Redis (REDIS_URL): the portfolio-tracker's last valuation and the
+position-tracker's open positions (valued at the portfolio-tracker's last prices).  `--source exchange` shows the
+balances as the exchange reports them now (EXCHANGE, SIMULATOR_URL, BINANCE_API_KEY, ...); `positions --source tas`
+shows the Trade Abstraction Service's active trades with their stops (TAS_URL, TAS_TOKEN).  `make demo` writes the
+settings of its cluster to `var/demo/cluster.env`, which is read when present."""
 
 from __future__ import annotations
 
@@ -39,12 +42,58 @@ def _price(d: Decimal | None) -> str:
     return "—" if d is None else format(d.normalize(), ",f")
 
 
+def _redis_url() -> str:
+    from binance_tool.config import SettingsError, load_settings
+    from binance_tool.config.settings import RedisSettings
+
+    try:
+        return load_settings(RedisSettings).redis_url.get_secret_value()
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+def _when(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return "—" if not ms else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _read_redis(read):  # type: ignore[no-untyped-def]
+    """Run `read(redis)` against REDIS_URL; an unreachable Redis is a clear error (exit 1)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    url = _redis_url()
+
+    async def run():  # type: ignore[no-untyped-def]
+        redis = Redis.from_url(url)
+        try:
+            return await read(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (RedisError, OSError) as exc:
+        err.print(f"[red]error:[/red] Redis at {url.rsplit('@', 1)[-1]} did not answer: {exc!r}")
+        raise typer.Exit(1) from None
+
+
 def portfolio(
     env_file: Path | None = typer.Option(None, "--env-file", help="settings file (default: var/demo/cluster.env)"),
-    quote: str = typer.Option("USDT", "--quote", help="value everything in this asset"),
+    quote: str = typer.Option("USDT", "--quote", help="with --source exchange: value everything in this asset"),
+    source: str = typer.Option("trackers", "--source", help="trackers (Redis, default) or exchange (ask it now)"),
+    account: str = typer.Option("default", "--account", help="the account (trackers)"),
 ) -> None:
-    """Balances of the account valued in the quote asset at the exchange's last prices."""
+    """The account's balances valued in the quote asset (and in USD) at current prices."""
     _load_env(env_file)
+    if source == "trackers":
+        _portfolio_from_trackers(account)
+        return
+    if source != "exchange":
+        err.print(f"[red]error:[/red] --source must be trackers or exchange, not {source!r}")
+        raise typer.Exit(2)
     from binance_tool.config import SettingsError, load_settings
     from binance_tool.config.settings import ExchangeSettings
     from binance_tool.exchange.binance_execution import BinanceSpot
@@ -83,11 +132,44 @@ def portfolio(
         err.print(f"[yellow]not valued (no {quote} price):[/yellow] {', '.join(sorted(value.unpriced))}")
 
 
+def _portfolio_from_trackers(account: str) -> None:
+    from services.trackers.portfolio_store import RedisPortfolioStore
+
+    latest = _read_redis(lambda redis: RedisPortfolioStore(redis).latest(account))
+    if latest is None:
+        err.print(f"[red]error:[/red] no portfolio of account {account!r} in Redis yet: is bt-trackers running?")
+        raise typer.Exit(1)
+    q = latest.quote_asset
+    usd = "" if latest.total_usd is None else f" ≈ {_money(latest.total_usd)} USD ({latest.usd_rate_source})"
+    table = Table(title=f"portfolio of {account} — {_money(latest.total_quote)} {q}{usd}")
+    for col in ("asset", "free", "locked", f"price ({q})", f"value ({q})", "share"):
+        table.add_column(col, justify="left" if col == "asset" else "right")
+    for h in latest.holdings:
+        share = f"{h.value / latest.total_quote * 100:.1f} %" if h.value is not None and latest.total_quote else "—"
+        table.add_row(h.asset, f"{h.free.normalize():f}", f"{h.locked.normalize():f}", _price(h.price),
+                      _money(h.value), share)  # fmt: skip
+    Console().print(table)
+    Console().print(
+        f"balances as of {_when(latest.balances_time_ms)} · prices as of {_when(latest.prices_time_ms)} (exchange time)"
+    )
+    if latest.unpriced:
+        err.print(f"[yellow]not valued (no {q} price):[/yellow] {', '.join(latest.unpriced)}")
+
+
 def positions(
     env_file: Path | None = typer.Option(None, "--env-file", help="settings file (default: var/demo/cluster.env)"),
+    source: str = typer.Option("trackers", "--source", help="trackers (Redis, default) or tas (the TAS's trades)"),
+    account: str = typer.Option("default", "--account", help="the account (trackers)"),
+    show_all: bool = typer.Option(False, "--all", help="also closed positions (trackers)"),
 ) -> None:
-    """The Trade Abstraction Service's active trades with their stop and unrealised P&L at the last price."""
+    """Open positions with average entry, unrealised and realised P&L (trackers), or the TAS's active trades."""
     _load_env(env_file)
+    if source == "trackers":
+        _positions_from_trackers(account, show_all)
+        return
+    if source != "tas":
+        err.print(f"[red]error:[/red] --source must be trackers or tas, not {source!r}")
+        raise typer.Exit(2)
     import httpx
 
     url, token = os.environ.get("TAS_URL", "http://127.0.0.1:9500"), os.environ.get("TAS_TOKEN", "")
@@ -139,3 +221,37 @@ def _prices(symbols: list[str]) -> dict[str, Decimal]:
     except Exception as exc:  # prices are a convenience here: show the trades without them
         err.print(f"[yellow]warning:[/yellow] no prices: {exc!r}")
         return {}
+
+
+def _positions_from_trackers(account: str, show_all: bool) -> None:
+    from binance_tool.tracking import unrealised_pnl
+    from services.trackers.portfolio_store import RedisPortfolioStore
+    from services.trackers.queries import all_positions
+
+    async def read(redis):  # type: ignore[no-untyped-def]
+        return await all_positions(redis, account), await RedisPortfolioStore(redis).prices(account)
+
+    found, (prices, prices_ms) = _read_redis(read)
+    shown = [p for p in found if show_all or not p.closed]
+    table = Table(title=f"positions of {account} ({len(shown)}{'' if show_all else ' open'}) — prices as of "
+                        f"{_when(prices_ms)}")  # fmt: skip
+    cols = ("symbol", "edge", "held", "avg entry", "last", "value", "unrealised P&L", "realised P&L", "opened")
+    for col in (*cols, *(("closed",) if show_all else ())):
+        table.add_column(col, justify="left" if col in ("symbol", "edge") else "right")
+    total_unrealised = total_realised = Decimal(0)
+    for p in shown:
+        last = prices.get(p.symbol)
+        entry = p.average_entry_price
+        pnl = unrealised_pnl(p, last) if last is not None and not p.closed else None
+        total_unrealised += pnl or 0
+        total_realised += p.realised_pnl
+        colour = "green" if pnl is not None and pnl > 0 else "red" if pnl is not None and pnl < 0 else "white"
+        pct = f" ({(last / entry - 1) * 100:+.1f} %)" if last is not None and entry and not p.closed else ""
+        row = [p.symbol, p.edge or "manual", f"{p.quantity.normalize():f}", _price(entry), _price(last),
+               _money(p.quantity * last if last is not None else None), f"[{colour}]{_money(pnl)}{pct}[/{colour}]",
+               _money(p.realised_pnl), _when(p.opened_ms or 0)]  # fmt: skip
+        table.add_row(*row, *((_when(p.closed_ms or 0),) if show_all else ()))
+    Console().print(table)
+    Console().print(
+        f"unrealised P&L {_money(total_unrealised)} · realised P&L {_money(total_realised)} (net of fees, quote asset)"
+    )

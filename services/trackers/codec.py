@@ -89,6 +89,7 @@ def position_fill_from_dict(d: dict[str, Any]) -> PositionFill:
         commission_asset=str(d["commission_asset"]),
         time_ms=int(d["time_ms"]),
         edge=d["edge"],
+        commission_price=None if d.get("commission_price") is None else Decimal(d["commission_price"]),
     )
 
 

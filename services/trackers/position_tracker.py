@@ -8,6 +8,7 @@ republishes the stored event, with its deterministic id: at-least-once, and down
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import structlog
@@ -18,6 +19,7 @@ from binance_tool.events import ExecutionReportReceived, PositionChanged
 from binance_tool.tracking import Position, PositionFill, PositionKey, apply_fill
 from binance_tool.trading.filters import SymbolFilters
 from services.trackers import codec
+from services.trackers.commission import CommissionPrices
 from services.trackers.filters import FiltersProvider
 from services.trackers.records import PositionRecord
 from services.trackers.store import TrackerStore
@@ -54,8 +56,10 @@ class PositionTracker:
         filters: FiltersProvider,
         clock: Clock,
         quote_asset: str = "USDT",
+        commission_prices: CommissionPrices | None = None,
     ) -> None:
         self._bus = publisher
+        self._commission_prices = commission_prices
         self._store = store
         self._filters = filters
         self._clock = clock
@@ -80,6 +84,9 @@ class PositionTracker:
             filters = SymbolFilters(symbol=event.symbol, base_asset=base, quote_asset=self.quote_asset)
         key = PositionKey(event.account, base, event.edge)
         now = self._clock.now_ms()
+        if fill.commission and fill.commission_asset not in (base, self.quote_asset) and self._commission_prices:
+            price = await self._commission_prices.price(fill.commission_asset, self.quote_asset)
+            fill = replace(fill, commission_price=price)
 
         def change(current: PositionRecord | None) -> PositionRecord:
             record = current or PositionRecord(event.account, base, event.edge, filters)

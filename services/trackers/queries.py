@@ -18,3 +18,9 @@ async def open_positions(redis: Redis, account: str = "default") -> list[Positio
 async def orders(redis: Redis, account: str, symbol: str) -> list[TrackedOrder]:
     """Every tracked order of the symbol, by order id."""
     return await RedisTrackerStore(redis).orders(account, symbol)
+
+
+async def all_positions(redis: Redis, account: str = "default") -> list[Position]:
+    """Every position the trackers hold for the account (open and closed), sorted as `open_positions`."""
+    records = await RedisTrackerStore(redis).positions(account)
+    return sorted((r.position for r in records), key=lambda p: (p.base_asset, p.edge is None, p.edge or ""))

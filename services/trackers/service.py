@@ -9,6 +9,7 @@ from __future__ import annotations
 from binance_tool.bus.api import Delivery, Publisher
 from binance_tool.clock import Clock
 from binance_tool.events import Envelope, ExecutionReportReceived
+from services.trackers.commission import CommissionPrices
 from services.trackers.filters import FiltersProvider
 from services.trackers.order_tracker import OrderTracker
 from services.trackers.position_tracker import PositionTracker
@@ -25,10 +26,11 @@ class TrackersService:
         filters: FiltersProvider,
         clock: Clock,
         quote_asset: str = "USDT",
+        commission_prices: CommissionPrices | None = None,
     ) -> None:
         self.store = store
         self.orders = OrderTracker(store)
-        self.positions = PositionTracker(publisher, store, filters, clock, quote_asset)
+        self.positions = PositionTracker(publisher, store, filters, clock, quote_asset, commission_prices)
 
     async def on_execution_report(self, event: Envelope, delivery: Delivery | None = None) -> None:
         if not isinstance(event, ExecutionReportReceived):

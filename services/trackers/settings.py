@@ -25,7 +25,20 @@ class TrackersSettings(BusSettings, RedisSettings, ExchangeSettings, Observabili
         default=100, ge=1, le=10_000, description="optimistic Redis transaction attempts before a report is retried"
     )
 
-    @field_validator("trackers_quote_asset")
+    trackers_account: str = Field(
+        default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the account whose portfolio is valued"
+    )
+    trackers_usd_asset: str = Field(
+        default="USDC", min_length=2, description="USD stablecoin (1 USD) through which the quote is valued in USD"
+    )
+    trackers_usd_peg_fallback: bool = Field(
+        default=True, description="no pair of the quote with the USD asset: take the quote as 1 USD (flagged 'peg')"
+    )
+    trackers_prices_refresh_s: float = Field(
+        default=60.0, gt=0, description="how often prices are read and the portfolio revalued"
+    )
+
+    @field_validator("trackers_quote_asset", "trackers_usd_asset")
     @classmethod
     def _upper(cls, v: str) -> str:
         return v.strip().upper()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from binance_tool.bus.api import Binding, Subscription
-from binance_tool.events import ExecutionReportReceived
+from binance_tool.events import AccountBalancesUpdated, ExecutionReportReceived
 
 
 def trackers_execution_reports(prefetch: int = 50, delivery_limit: int = 5) -> Subscription:
@@ -10,6 +10,17 @@ def trackers_execution_reports(prefetch: int = 50, delivery_limit: int = 5) -> S
         bindings=(Binding(ExecutionReportReceived.EXCHANGE, "execution.#"),),
         accepts=(ExecutionReportReceived,),
         description="execution reports → tracked orders and positions (order-tracker, position-tracker)",
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
+    )
+
+
+def trackers_balances(prefetch: int = 50, delivery_limit: int = 5) -> Subscription:
+    return Subscription(
+        queue="trackers.balances",
+        bindings=(Binding(AccountBalancesUpdated.EXCHANGE, "balances.#"),),
+        accepts=(AccountBalancesUpdated,),
+        description="balance updates and snapshots → the valued portfolio (portfolio-tracker)",
         prefetch=prefetch,
         delivery_limit=delivery_limit,
     )

@@ -43,11 +43,76 @@ def test_portfolio_and_positions_show_the_account_and_the_tas_trades(shared_data
             env = tmp_path / "cluster.env"
             env.write_text(f"EXCHANGE=simulator\nSIMULATOR_URL={sim_url}\nTAS_URL={tas_url}\nTAS_TOKEN={TOKEN}\n")
             runner = CliRunner()
-            shown = runner.invoke(build("portfolio"), ["portfolio", "--env-file", str(env)], env={"COLUMNS": "200"})
+            shown = runner.invoke(
+                build("portfolio"),
+                ["portfolio", "--env-file", str(env), "--source", "exchange"],
+                env={"COLUMNS": "200"},
+            )
             assert shown.exit_code == 0, shown.output
             assert "USDT" in shown.output and "5,000.00" in shown.output  # the working buy locks USDT, value unchanged
-            listed = runner.invoke(build("positions"), ["positions", "--env-file", str(env)], env={"COLUMNS": "200"})
+            listed = runner.invoke(
+                build("positions"), ["positions", "--env-file", str(env), "--source", "tas"], env={"COLUMNS": "200"}
+            )
             assert listed.exit_code == 0, listed.output
             assert "BTCUSDT" in listed.output and "ENTERING" in listed.output
-            missing = runner.invoke(build("positions"), ["positions", "--env-file", str(tmp_path / "nope.env")])
+            missing = runner.invoke(
+                build("positions"), ["positions", "--env-file", str(tmp_path / "nope.env"), "--source", "tas"]
+            )
             assert missing.exit_code == 2
+
+
+async def _write_tracker_state(redis_url: str, account: str) -> None:
+    from decimal import Decimal as D
+
+    from redis.asyncio import Redis
+
+    from binance_tool.bus.memory import InMemoryBus
+    from binance_tool.clock import FixedClock
+    from binance_tool.events import AccountBalancesUpdated, BalanceEntry
+    from binance_tool.exchange.fake_execution import FakeSpotExchange
+    from binance_tool.trading.filters import SymbolFilters
+    from services.trackers.filters import StaticFilters
+    from services.trackers.portfolio_store import RedisPortfolioStore
+    from services.trackers.portfolio_tracker import PortfolioTracker
+    from services.trackers.service import TrackersService
+    from services.trackers.store import RedisTrackerStore
+    from tests.unit.services.test_trackers import order_reports
+
+    redis = Redis.from_url(redis_url)
+    bus = InMemoryBus()
+    await bus.connect()
+    btc = SymbolFilters("BTCUSDT", step_size=D("0.00001"), min_qty=D("0.00001"), min_notional=D("5"),
+                        base_asset="BTC", quote_asset="USDT")  # fmt: skip
+    service = TrackersService(bus, RedisTrackerStore(redis), StaticFilters({"BTCUSDT": btc}), FixedClock(1))
+    for report in order_reports(1, "BUY", [(11, "0.5", "20000")], 1_000, account=account):
+        await service.on_execution_report(report)
+    exchange = FakeSpotExchange([btc], prices={"BTCUSDT": D("22000")}, now_ms=1_700_000_000_000)
+    portfolio = PortfolioTracker(bus, RedisPortfolioStore(redis), exchange, FixedClock(2))
+    entries = (BalanceEntry(asset="BTC", free=D("0.5"), locked=D(0)), BalanceEntry(asset="USDT", free=D("90"),
+               locked=D(0)))  # fmt: skip
+    eid = AccountBalancesUpdated.id_for("binance", account, 1_000, entries)
+    await portfolio.on_balances(AccountBalancesUpdated(
+        event_id=eid, correlation_id=eid, ts_event_ms=1, ts_init_ms=1, account=account, source="stream",
+        update_time_ms=1_000, balances=entries))  # fmt: skip
+    await portfolio.refresh_prices(account)
+    await redis.aclose()
+
+
+def test_portfolio_and_positions_from_the_trackers_state_in_redis(redis_url: str, tmp_path: Path):
+    import asyncio
+    import uuid
+
+    account = f"cli-{uuid.uuid4().hex[:8]}"
+    asyncio.run(_write_tracker_state(redis_url, account))
+    env = tmp_path / "cluster.env"
+    env.write_text(f"REDIS_URL={redis_url}\n")
+    runner = CliRunner()
+    args = ["--env-file", str(env), "--account", account]
+    shown = runner.invoke(build("portfolio"), ["portfolio", *args], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "11,090.00 USDT" in shown.output and "11,090.00 USD (peg)" in shown.output  # 0.5 × 22000 + 90
+    listed = runner.invoke(build("positions"), ["positions", *args], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "BTCUSDT" in listed.output and "edge70" in listed.output and "990.00 (+9.9 %)" in listed.output
+    nobody = runner.invoke(build("portfolio"), ["portfolio", "--env-file", str(env), "--account", "nobody-x"])
+    assert nobody.exit_code == 1 and "is bt-trackers running" in nobody.output

@@ -134,3 +134,40 @@ class PositionChanged(Envelope):
     @staticmethod
     def id_for(account: str, base_asset: str, edge: str | None, trade_id: int) -> uuid.UUID:
         return deterministic_id("PositionChanged", account, base_asset, edge or "-", trade_id)
+
+
+class Holding(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+    price: Decimal | None  # in the quote asset; None: no price known
+    value: Decimal | None  # in the quote asset
+
+
+class PortfolioValued(Envelope):
+    """The account's balances valued in the quote asset and in USD at current prices (portfolio-tracker): after
+    every balance change and every price refresh."""
+
+    EXCHANGE: ClassVar[str] = "bt.account"
+    ROUTING_KEY: ClassVar[str] = "portfolio.{account}"
+    DESCRIPTION: ClassVar[str] = "The portfolio valued in the quote asset and in USD (portfolio tracker)."
+
+    object_type: Literal["PortfolioValued"] = "PortfolioValued"
+    version: Literal[1] = 1
+    account: str = "default"
+    reason: Literal["balances", "prices"]
+    quote_asset: str
+    total_quote: Decimal  # priced holdings only (see `unpriced`)
+    usd_per_quote: Decimal | None
+    usd_rate_source: str  # market:<SYMBOL> | identity | peg | none (see tracking.portfolio.UsdRate)
+    total_usd: Decimal | None
+    holdings: tuple[Holding, ...]
+    unpriced: tuple[str, ...]
+    balances_time_ms: int = Field(ge=0)  # exchange time of the newest balance report
+    prices_time_ms: int = Field(ge=0)  # when the prices were read (0: none yet)
+
+    @staticmethod
+    def id_for(account: str, reason: str, balances_time_ms: int, prices_time_ms: int) -> uuid.UUID:
+        return deterministic_id("PortfolioValued", account, reason, balances_time_ms, prices_time_ms)

@@ -62,3 +62,62 @@ def portfolio_value(
         values=MappingProxyType(dict(sorted(values.items()))),
         unpriced=MappingProxyType(dict(sorted(unpriced.items()))),
     )
+
+
+@dataclass(frozen=True)
+class HeldBalance:
+    """One asset's balance as last reported, with the exchange time of that report."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+    time_ms: int
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+    def as_balance(self) -> Balance:
+        return Balance(self.asset, self.free, self.locked)
+
+
+def apply_balances(
+    current: Mapping[str, HeldBalance], balances: Iterable[Balance], time_ms: int, *, snapshot: bool
+) -> dict[str, HeldBalance]:
+    """`current` after a balance report at exchange time `time_ms`.  Each asset only moves forward in time: a report
+    older than what is held for an asset changes nothing for it (reports may arrive late or twice).  A `snapshot`
+    lists every non-zero balance, so an asset it omits is zero as of `time_ms` (unless a newer report says
+    otherwise); a stream update (`outboundAccountPosition`) lists only what changed."""
+    out = dict(current)
+    listed = set()
+    for b in balances:
+        listed.add(b.asset)
+        known = out.get(b.asset)
+        if known is None or time_ms >= known.time_ms:
+            out[b.asset] = HeldBalance(b.asset, b.free, b.locked, time_ms)
+    if snapshot:
+        for asset, known in current.items():
+            if asset not in listed and known.time_ms <= time_ms and known.total:
+                out[asset] = HeldBalance(asset, ZERO, ZERO, time_ms)
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class UsdRate:
+    """USD per one unit of the quote asset, and where it came from: `market:<SYMBOL>` (a USD stablecoin's pair),
+    `identity` (the quote is the USD asset), `peg` (no pair: the quote taken as 1 USD, a stablecoin's peg) or
+    `none` (no rate: the USD value is unknown)."""
+
+    rate: Decimal | None
+    source: str
+
+
+def usd_rate(quote: str, prices: Mapping[str, Decimal], usd_asset: str, *, peg_fallback: bool) -> UsdRate:
+    """USD per `quote`, valued through `usd_asset` (a USD stablecoin taken as 1 USD, e.g. USDC)."""
+    if quote == usd_asset:
+        return UsdRate(Decimal(1), "identity")
+    for symbol, invert in ((quote + usd_asset, False), (usd_asset + quote, True)):
+        price = prices.get(symbol)
+        if price is not None and price > 0:
+            return UsdRate(Decimal(1) / price if invert else price, f"market:{symbol}")
+    return UsdRate(Decimal(1), "peg") if peg_fallback else UsdRate(None, "none")

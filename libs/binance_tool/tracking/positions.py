@@ -36,6 +36,9 @@ class PositionFill:
     commission_asset: str
     time_ms: int
     edge: str | None = None  # None: a manual trade
+    # price of the commission asset in the quote asset when the fill was learnt (for fees in a third asset such as
+    # BNB); not part of the fill's identity: the first one recorded for a trade id is kept
+    commission_price: Decimal | None = field(default=None, compare=False)
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -117,6 +120,8 @@ def _step(pos: Position, fill: PositionFill, filters: SymbolFilters, prices: Map
         fee_valued = commission * fill.price
     elif asset == quote:
         fee_quote = fee_valued = commission
+    elif fill.commission_price is not None:
+        fee_quote = fee_valued = commission * fill.commission_price
     elif asset in prices:
         fee_quote = fee_valued = commission * prices[asset]
     else:
@@ -125,7 +130,7 @@ def _step(pos: Position, fill: PositionFill, filters: SymbolFilters, prices: Map
         "fees_quote": pos.fees_quote + fee_valued,
         "fees_by_asset": _add(pos.fees_by_asset, asset, commission),
         "fees_other": pos.fees_other
-        if asset in (base, quote) or asset in prices
+        if asset in (base, quote) or asset in prices or fill.commission_price is not None
         else _add(pos.fees_other, asset, commission),
         "last_price": fill.price,
         "last_fill_key": fill.sort_key,

@@ -20,7 +20,9 @@ from binance_tool.exchange.execution import OrderStatus
 from binance_tool.tracking import PositionKey, empty_position
 from binance_tool.trading.filters import SymbolFilters
 from services.trackers.filters import StaticFilters
+from binance_tool.exchange.fake_execution import FakeSpotExchange
 from services.trackers.main import build
+from services.trackers.portfolio_store import InMemoryPortfolioStore
 from services.trackers.position_tracker import base_asset_of, change_of
 from services.trackers.service import TrackersService
 from services.trackers.settings import TrackersSettings
@@ -280,7 +282,14 @@ async def test_unexpected_event_type_is_refused():
 
 async def test_build_wires_the_service_with_fakes():
     bus = InMemoryBus()
-    app = await build(TrackersSettings(), bus=bus, store=InMemoryTrackerStore(), filters=StaticFilters(FILTERS))
+    app = await build(
+        TrackersSettings(),
+        bus=bus,
+        store=InMemoryTrackerStore(),
+        filters=StaticFilters(FILTERS),
+        portfolio_store=InMemoryPortfolioStore(),
+        prices=FakeSpotExchange(),
+    )
     assert app.service.positions.quote_asset == "USDT" and not app.health.ready
     await app.aclose()
 
