@@ -187,12 +187,14 @@ def cluster_specs(cfg: ClusterConfig, sim_port: int | None = None) -> tuple[list
 
 
 def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
-    """trade-abstraction (its API port doubles as the readiness probe) and position-sizer, sharing a fresh token."""
+    """trade-abstraction (its API port doubles as the readiness probe), trackers, position-checker, performance and
+    position-sizer; the TAS and the sizer share a fresh token."""
     from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET
 
     token, operator = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     keys = {"BINANCE_API_KEY": DEV_API_KEY, "BINANCE_API_SECRET": DEV_API_SECRET}
     tas_port, sizer_port, trackers_port = free_port(), free_port(), free_port()
+    checker_port, performance_port = free_port(), free_port()
     return [
         ProcessSpec(
             "trade-abstraction",
@@ -211,6 +213,18 @@ def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
             [str(BIN / "bt-trackers")],
             {**common, **keys, "HEALTH_PORT": str(trackers_port)},
             trackers_port,
+        ),
+        ProcessSpec(
+            "position-checker",
+            [str(BIN / "bt-position-checker")],
+            {**common, **keys, "HEALTH_PORT": str(checker_port)},
+            checker_port,
+        ),
+        ProcessSpec(
+            "performance",
+            [str(BIN / "bt-performance")],
+            {**common, **keys, "HEALTH_PORT": str(performance_port)},
+            performance_port,
         ),
         ProcessSpec(
             "position-sizer",

@@ -78,8 +78,12 @@ def demo(
 
 
 def _write_cluster_env(path: Path, specs: list[ProcessSpec], sim_url: str) -> None:
-    """How `binance-tool portfolio` / `positions` reach this cluster (the TAS operator token: owner-only file)."""
+    """How `binance-tool portfolio` / `positions` / `check-positions` / `performance` reach this cluster (the TAS
+    operator token: owner-only file)."""
     lines = ["EXCHANGE=simulator", f"SIMULATOR_URL={sim_url}"]
+    redis_url = next((s.env["REDIS_URL"] for s in specs if "REDIS_URL" in s.env), None)
+    if redis_url is not None:
+        lines.append(f"REDIS_URL={redis_url}")
     tas = next((s for s in specs if s.name == "trade-abstraction"), None)
     if tas is not None:
         tokens = dict(item.split("=", 1) for item in tas.env["TAS_TOKENS"].split(","))

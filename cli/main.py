@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "portfolio": ("cli.portfolio_cmd", "portfolio", False),
     "positions": ("cli.portfolio_cmd", "positions", False),
     "demo": ("cli.demo_cmd", "demo", False),
+    "performance": ("cli.performance_cmd", "performance", False),
+    "check-positions": ("cli.check_cmd", "check_positions_cmd", False),
 }
 
 

@@ -52,6 +52,7 @@ def build_state(
         {s: store.series(s, "1d") for s in store.symbols},
         settings.sim_exchange_info_all,
     )
+    info.set_request_weight_limit(settings.sim_request_weight_limit)
     clock = clock or SimClock(settings.sim_start, settings.sim_speed, settings.sim_end)
     faults = Faults(
         ws_drop_every=settings.sim_fault_ws_drop_every,

@@ -66,6 +66,17 @@ class ExchangeInfo:
         self.rate_limits = snapshot.get("rateLimits", [])
         self.exchange_filters = snapshot.get("exchangeFilters", [])
 
+    def set_request_weight_limit(self, per_minute: int) -> None:
+        """Publish `per_minute` as the REQUEST_WEIGHT limit (Binance's today: 6000; the 2022 snapshot says 1200)."""
+        self.rate_limits = [
+            {**r, "limit": per_minute}
+            if r.get("rateLimitType") == "REQUEST_WEIGHT"
+            and r.get("interval") == "MINUTE"
+            and r.get("intervalNum") == 1
+            else r
+            for r in self.rate_limits
+        ]
+
     @classmethod
     def load(
         cls, data_dir: Path, symbols: list[str], dailies: dict[str, CandleSeries], include_all: bool

@@ -83,6 +83,12 @@ class SimulatorSettings(BaseSettings):
     sim_speed: float = Field(default=86_400.0, ge=0, description="simulated seconds per real second; 0 = paused")
     sim_end: int | None = Field(default=None, description="optional: the clock stops there")
     sim_exchange_info_all: bool = False
+    sim_request_weight_limit: int = Field(
+        default=6000,
+        ge=1,
+        description="REQUEST_WEIGHT per minute published in exchangeInfo.rateLimits (Binance's today; the snapshot "
+        "of 2022 says 1200)",
+    )
     sim_preload_hourly: bool = Field(default=True, description="load every hourly file in the background at start")
     sim_ws_queue_size: int = Field(default=10_000, ge=1, description="messages buffered per websocket connection")
     sim_fault_ws_drop_every: int = Field(default=0, ge=0)

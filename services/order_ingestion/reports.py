@@ -35,8 +35,8 @@ class Origin:
     account: str
 
 
-def _report_id(origin: Origin, order_id: int, execution_type: str, trade_id: int) -> uuid.UUID:
-    return ExecutionReportReceived.id_for(origin.exchange, origin.account, order_id, execution_type, trade_id)
+def _report_id(origin: Origin, symbol: str, order_id: int, execution_type: str, trade_id: int) -> uuid.UUID:
+    return ExecutionReportReceived.id_for(origin.exchange, origin.account, symbol, order_id, execution_type, trade_id)
 
 
 def _edge(client_order_id: str, original_client_order_id: str) -> str | None:
@@ -47,9 +47,9 @@ def _edge(client_order_id: str, original_client_order_id: str) -> str | None:
 def from_stream(r: ExecutionReport, origin: Origin, now_ms: int) -> ExecutionReportReceived:
     return ExecutionReportReceived(
         event_id=ExecutionReportReceived.id_for(
-            origin.exchange, origin.account, r.order_id, r.execution_type, r.trade_id
+            origin.exchange, origin.account, r.symbol, r.order_id, r.execution_type, r.trade_id
         ),
-        correlation_id=deterministic_id("Order", origin.exchange, origin.account, r.order_id),
+        correlation_id=deterministic_id("Order", origin.exchange, origin.account, r.symbol, r.order_id),
         ts_event_ms=max(r.event_time_ms, 0),
         ts_init_ms=now_ms,
         exchange=origin.exchange,
@@ -125,8 +125,8 @@ def order_report(o: OrderState, origin: Origin, now_ms: int) -> ExecutionReportR
         return None
     at = o.time_ms if execution_type == "NEW" else (o.update_time_ms or o.time_ms)
     return ExecutionReportReceived(
-        event_id=_report_id(origin, o.order_id, execution_type, -1),
-        correlation_id=deterministic_id("Order", origin.exchange, origin.account, o.order_id),
+        event_id=_report_id(origin, o.symbol, o.order_id, execution_type, -1),
+        correlation_id=deterministic_id("Order", origin.exchange, origin.account, o.symbol, o.order_id),
         ts_event_ms=max(at, 0),
         ts_init_ms=now_ms,
         exchange=origin.exchange,
@@ -175,9 +175,9 @@ def trade_reports(
         out.append(
             ExecutionReportReceived(
                 event_id=ExecutionReportReceived.id_for(
-                    origin.exchange, origin.account, t.order_id, "TRADE", t.trade_id
+                    origin.exchange, origin.account, t.symbol, t.order_id, "TRADE", t.trade_id
                 ),
-                correlation_id=deterministic_id("Order", origin.exchange, origin.account, t.order_id),
+                correlation_id=deterministic_id("Order", origin.exchange, origin.account, t.symbol, t.order_id),
                 ts_event_ms=max(t.time_ms, 0),
                 ts_init_ms=now_ms,
                 exchange=origin.exchange,

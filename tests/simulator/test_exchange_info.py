@@ -47,3 +47,12 @@ def test_response_keeps_the_snapshot_rate_limits_and_uses_the_given_server_time(
     body = _info(shared_data, ["BTCUSDT"]).response(server_time=123)
     assert body["serverTime"] == 123 and body["timezone"] == "UTC"
     assert {r["rateLimitType"] for r in body["rateLimits"]} == {"REQUEST_WEIGHT", "ORDERS"}
+
+
+def test_the_request_weight_limit_published_is_todays_not_the_snapshots(shared_data: Path):
+    info = _info(shared_data, ["BTCUSDT"])
+    before = {r["rateLimitType"] + r["interval"]: r["limit"] for r in info.rate_limits}
+    assert before["REQUEST_WEIGHTMINUTE"] == 1200  # the 2021 snapshot
+    info.set_request_weight_limit(6000)
+    after = {r["rateLimitType"] + r["interval"]: r["limit"] for r in info.response(0)["rateLimits"]}
+    assert after == {**before, "REQUEST_WEIGHTMINUTE": 6000}

@@ -11,6 +11,8 @@ from services.candle_ingestion.settings import IngestionSettings
 from services.edge70_signals.settings import Edge70ServiceSettings
 from services.exchange_simulator.settings import SimulatorSettings
 from services.order_ingestion.settings import OrderIngestionSettings
+from services.performance.settings import PerformanceSettings
+from services.position_checker.settings import CheckerSettings
 from services.position_sizer.settings import SizerSettings
 from services.trackers.settings import TrackersSettings
 from services.trade_abstraction.settings import TasSettings
@@ -32,6 +34,8 @@ def template_names() -> set[str]:
         SizerSettings,
         TrackersSettings,
         OrderIngestionSettings,
+        PerformanceSettings,
+        CheckerSettings,
     ],
 )
 def test_dot_env_template_lists_every_setting_of_every_service(cls):

@@ -5,6 +5,8 @@ from binance_tool.events.account import (
     AccountBalancesUpdated,
     BalanceEntry,
     ExecutionReportReceived,
+    Holding,
+    PortfolioValued,
     PositionChanged,
     edge_of_client_order_id,
 )
@@ -30,9 +32,11 @@ __all__ = [
     "EntrySized",
     "Envelope",
     "ExecutionReportReceived",
+    "Holding",
     "MalformedMessage",
     "Market",
     "OrderSummary",
+    "PortfolioValued",
     "PositionChanged",
     "SendUserMessage",
     "Severity",
@@ -40,4 +44,29 @@ __all__ = [
     "decode",
     "deterministic_id",
     "edge_of_client_order_id",
+]
+
+from binance_tool.events.performance import (
+    ClosedPositionSummary,
+    EdgePerformanceUpdated,
+    EdgeTotals,
+    PositionPerformance,
+    PositionsPerformanceReported,
+    RealTotals,
+    ResultTotals,
+    SignalTradeSummary,
+)
+from binance_tool.events.reconciliation import PositionMismatchFound, PositionsChecked
+
+__all__ += ["PositionMismatchFound", "PositionsChecked"]
+
+__all__ += [
+    "ClosedPositionSummary",
+    "EdgePerformanceUpdated",
+    "EdgeTotals",
+    "PositionPerformance",
+    "PositionsPerformanceReported",
+    "RealTotals",
+    "ResultTotals",
+    "SignalTradeSummary",
 ]

@@ -2,7 +2,8 @@
 
 Ids are functions of the exchange's own identifiers, so two ingestion replicas, and a REST back-fill after a gap,
 publish the same id for the same fact and downstream dedup keeps one:
-- an execution report: (exchange, account, order id, execution type, trade id for TRADE reports);
+- an execution report: (exchange, account, symbol, order id, execution type, trade id for TRADE reports) — order
+  and trade ids are only unique per symbol on Binance;
 - a balance update: (exchange, account, update time, the balances);
 - a position change: (account, base asset, edge, the trade that caused it).
 """
@@ -64,11 +65,14 @@ class ExecutionReportReceived(Envelope):
     transaction_time_ms: int = Field(ge=0)
 
     @staticmethod
-    def id_for(exchange: str, account: str, order_id: int, execution_type: str, trade_id: int) -> uuid.UUID:
+    def id_for(
+        exchange: str, account: str, symbol: str, order_id: int, execution_type: str, trade_id: int
+    ) -> uuid.UUID:
         return deterministic_id(
             "ExecutionReport",
             exchange,
             account,
+            symbol,
             order_id,
             execution_type,
             trade_id if execution_type == "TRADE" else -1,

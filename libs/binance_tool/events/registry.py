@@ -7,11 +7,18 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from binance_tool.events.account import AccountBalancesUpdated, ExecutionReportReceived, PositionChanged
+from binance_tool.events.account import (
+    AccountBalancesUpdated,
+    ExecutionReportReceived,
+    PortfolioValued,
+    PositionChanged,
+)
 from binance_tool.events.edge70 import Edge70CandleEvaluated, Edge70Signal
 from binance_tool.events.envelope import Envelope
 from binance_tool.events.market import CandleClosed
 from binance_tool.events.notifications import SendUserMessage
+from binance_tool.events.performance import EdgePerformanceUpdated, PositionsPerformanceReported
+from binance_tool.events.reconciliation import PositionMismatchFound, PositionsChecked
 from binance_tool.events.trading import EntrySized, TradeResult
 
 ALL_TYPES: tuple[type[Envelope], ...] = (
@@ -24,6 +31,11 @@ ALL_TYPES: tuple[type[Envelope], ...] = (
     ExecutionReportReceived,
     AccountBalancesUpdated,
     PositionChanged,
+    PortfolioValued,
+    PositionMismatchFound,
+    PositionsChecked,
+    PositionsPerformanceReported,
+    EdgePerformanceUpdated,
 )
 
 

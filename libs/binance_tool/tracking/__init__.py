@@ -15,7 +15,15 @@ from binance_tool.tracking.orders import (
     status_rank,
 )
 from binance_tool.tracking.orders import apply_fill as apply_order_fill
-from binance_tool.tracking.portfolio import PortfolioValue, portfolio_value, price_in
+from binance_tool.tracking.portfolio import (
+    HeldBalance,
+    PortfolioValue,
+    UsdRate,
+    apply_balances,
+    portfolio_value,
+    price_in,
+    usd_rate,
+)
 from binance_tool.tracking.positions import (
     FillConflict,
     Position,
@@ -36,6 +44,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ConflictingReport",
     "FillConflict",
+    "HeldBalance",
     "OrderFill",
     "PortfolioValue",
     "Position",
@@ -43,6 +52,8 @@ __all__ = [
     "PositionKey",
     "PositionState",
     "TrackedOrder",
+    "UsdRate",
+    "apply_balances",
     "apply_fill",
     "apply_order_fill",
     "apply_report",
@@ -59,4 +70,10 @@ __all__ = [
     "report_rank",
     "status_rank",
     "unrealised_pnl",
+    "usd_rate",
 ]
+
+# positions vs the exchange (the position checker)
+from binance_tool.tracking.reconcile import Mismatch, MismatchKind, ReconcileSettings, reconcile
+
+__all__ += ["Mismatch", "MismatchKind", "ReconcileSettings", "reconcile"]

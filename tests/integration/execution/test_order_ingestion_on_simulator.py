@@ -131,8 +131,8 @@ async def test_two_replicas_publish_the_stream_s_reports_and_a_restart_back_fill
 
                 (trade,) = [t for t in await exchange.my_trades("BTCUSDT") if t.order_id == first]
                 ids = {e.event_id for e in seen if isinstance(e, ExecutionReportReceived)}
-                new_id = ExecutionReportReceived.id_for("binance", account, first, "NEW", -1)
-                fill_id = ExecutionReportReceived.id_for("binance", account, first, "TRADE", trade.trade_id)
+                new_id = ExecutionReportReceived.id_for("binance", account, "BTCUSDT", first, "NEW", -1)
+                fill_id = ExecutionReportReceived.id_for("binance", account, "BTCUSDT", first, "TRADE", trade.trade_id)
                 # both replicas published both reports; with the same deterministic ids, the observer's consumer
                 # collapses the copies that arrive in one micro-batch, so the ids seen are exactly these
                 assert ids == {new_id, fill_id}
@@ -153,7 +153,7 @@ async def test_two_replicas_publish_the_stream_s_reports_and_a_restart_back_fill
                     (missed,) = await eventually(lambda: reports(second, "TRADE", "rest-backfill"))
                     await asyncio.sleep(0.5)
                 assert missed.event_id == ExecutionReportReceived.id_for(
-                    "binance", account, second, "TRADE", trade2.trade_id
+                    "binance", account, "BTCUSDT", second, "TRADE", trade2.trade_id
                 )
                 again = [e for e in seen[before:] if isinstance(e, ExecutionReportReceived)]
                 assert first not in {e.order_id for e in again}  # the cursors: nothing before them is re-read

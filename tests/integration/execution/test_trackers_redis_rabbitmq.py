@@ -55,7 +55,7 @@ def trade_reports(account: str) -> list[ExecutionReportReceived]:
         )  # fmt: skip
         t = order_id * 1000
         out.append(ExecutionReportReceived(
-            event_id=ExecutionReportReceived.id_for("binance", account, order_id, "NEW", -1), ts_event_ms=t,
+            event_id=ExecutionReportReceived.id_for("binance", account, "BTCUSDT", order_id, "NEW", -1), ts_event_ms=t,
             execution_type="NEW", order_status="NEW", last_qty=D(0), last_price=D(0), cumulative_qty=D(0),
             cumulative_quote_qty=D(0), commission=D(0), transaction_time_ms=t, **common,
         ))  # fmt: skip
@@ -63,7 +63,7 @@ def trade_reports(account: str) -> list[ExecutionReportReceived]:
         for i, (trade_id, qty, px) in enumerate(fills, start=1):
             cum, quote = cum + D(qty), quote + D(qty) * D(px)
             out.append(ExecutionReportReceived(
-                event_id=ExecutionReportReceived.id_for("binance", account, order_id, "TRADE", trade_id),
+                event_id=ExecutionReportReceived.id_for("binance", account, "BTCUSDT", order_id, "TRADE", trade_id),
                 ts_event_ms=t + i, execution_type="TRADE",
                 order_status="FILLED" if cum == total else "PARTIALLY_FILLED", last_qty=D(qty), last_price=D(px),
                 cumulative_qty=cum, cumulative_quote_qty=quote, commission=D(qty) * D(px) / 1000, trade_id=trade_id,

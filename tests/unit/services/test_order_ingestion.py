@@ -114,8 +114,10 @@ async def test_stream_reports_are_published_with_deterministic_ids_and_the_order
     order_id = placed.order.order_id
     (trade,) = await ex.my_trades("BTCUSDT")
     new, fill = r.reports("stream")
-    assert new.event_id == ExecutionReportReceived.id_for("binance", "default", order_id, "NEW", -1)
-    assert fill.event_id == ExecutionReportReceived.id_for("binance", "default", order_id, "TRADE", trade.trade_id)
+    assert new.event_id == ExecutionReportReceived.id_for("binance", "default", "BTCUSDT", order_id, "NEW", -1)
+    assert fill.event_id == ExecutionReportReceived.id_for(
+        "binance", "default", "BTCUSDT", order_id, "TRADE", trade.trade_id
+    )
     assert (new.edge, new.client_order_id, new.order_status, new.orig_qty, new.price) == ("edge70", ENTRY, "NEW", 1, 90)
     assert (fill.trade_id, fill.last_qty, fill.last_price, fill.cumulative_qty, fill.order_status) == (
         trade.trade_id,
@@ -200,7 +202,7 @@ async def test_a_restart_back_fills_only_after_the_cursors_and_sees_a_stop_that_
     }
     (fill,) = [e for e in backfilled if e.execution_type == "TRADE"]
     assert fill.event_id == ExecutionReportReceived.id_for(
-        "binance", "default", placed.order.order_id, "TRADE", stop_trade.trade_id
+        "binance", "default", "BTCUSDT", placed.order.order_id, "TRADE", stop_trade.trade_id
     )
     assert (fill.edge, fill.side, fill.order_status, fill.last_qty) == ("edge70", "SELL", "FILLED", D("0.5"))
     cursor = await cursors.get("default", "BTCUSDT")
@@ -283,7 +285,7 @@ async def test_a_stream_iterator_that_ends_is_reopened_and_what_it_missed_is_bac
     (fill,) = [e for e in r.reports() if e.execution_type == "TRADE"]
     assert fill.source == "rest-backfill"
     assert fill.event_id == ExecutionReportReceived.id_for(
-        "binance", "default", placed.order.order_id, "TRADE", trade.trade_id
+        "binance", "default", "BTCUSDT", placed.order.order_id, "TRADE", trade.trade_id
     )
     assert r.service.stats.gaps == 1
 

@@ -119,7 +119,7 @@ async def test_an_unavailable_exchange_raises_and_keeps_the_last_prices():
 
 
 def bnb_fill_report(trade_id: int, commission: str) -> ExecutionReportReceived:
-    eid = ExecutionReportReceived.id_for("binance", "default", 1, "TRADE", trade_id)
+    eid = ExecutionReportReceived.id_for("binance", "default", "BTCUSDT", 1, "TRADE", trade_id)
     return ExecutionReportReceived(
         event_id=eid, correlation_id=eid, ts_event_ms=1, ts_init_ms=1, source="stream", symbol="BTCUSDT",
         client_order_id="edge70-entry-x", edge="edge70", order_id=1, side="BUY", order_type="LIMIT",

@@ -17,10 +17,10 @@ from binance_tool.clock import FixedClock
 from binance_tool.events import ExecutionReportReceived, PositionChanged, deterministic_id
 from binance_tool.events.account import edge_of_client_order_id
 from binance_tool.exchange.execution import OrderStatus
+from binance_tool.exchange.fake_execution import FakeSpotExchange
 from binance_tool.tracking import PositionKey, empty_position
 from binance_tool.trading.filters import SymbolFilters
 from services.trackers.filters import StaticFilters
-from binance_tool.exchange.fake_execution import FakeSpotExchange
 from services.trackers.main import build
 from services.trackers.portfolio_store import InMemoryPortfolioStore
 from services.trackers.position_tracker import base_asset_of, change_of
@@ -57,7 +57,7 @@ def report(
     account: str = "default",
 ) -> ExecutionReportReceived:
     cid = client_order_id or f"edge70-entry-{order_id}"
-    eid = ExecutionReportReceived.id_for("binance", account, order_id, execution_type, trade_id)
+    eid = ExecutionReportReceived.id_for("binance", account, symbol, order_id, execution_type, trade_id)
     return ExecutionReportReceived(
         event_id=eid, correlation_id=deterministic_id("order", order_id), ts_event_ms=t, ts_init_ms=t,
         account=account, source="stream", symbol=symbol, client_order_id=cid, edge=edge_of_client_order_id(cid),
@@ -297,3 +297,22 @@ async def test_build_wires_the_service_with_fakes():
 def test_settings_read_the_trackers_variables(monkeypatch):
     monkeypatch.setenv("TRACKERS_QUOTE_ASSET", "fdusd")
     assert TrackersSettings().trackers_quote_asset == "FDUSD"
+
+
+async def test_the_same_order_and_trade_ids_on_two_symbols_are_two_reports_through_dedup():
+    """Binance numbers orders and trades per symbol: order 1 / trade 11 of BTCUSDT and of ETHUSDT are different facts
+    and must both pass the bus's dedup (found by the year-long end-to-end replay)."""
+    bus = InMemoryBus()
+    await bus.connect()
+    service = TrackersService(bus, InMemoryTrackerStore(), StaticFilters(FILTERS), FixedClock(7))
+    subscription = trackers_execution_reports()
+    await bus.declare([subscription])
+    await bus.consume(subscription, service.on_execution_report)
+    btc = order_reports(1, "BUY", [(11, "0.5", "100")], 1_000)
+    eth = order_reports(1, "BUY", [(11, "2", "50")], 1_000, symbol="ETHUSDT")
+    assert {e.event_id for e in btc}.isdisjoint({e.event_id for e in eth})
+    await bus.publish_many([*btc, *eth, *btc])
+    await bus.drain()
+    assert [o.status for o in await service.store.orders("default", "ETHUSDT")] == [OrderStatus.FILLED]
+    positions = {r.key.base_asset: r.position.quantity for r in await service.store.positions("default")}
+    assert positions == {"BTC": D("0.5"), "ETH": D("2")}

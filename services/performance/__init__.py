@@ -1,0 +1,1 @@
+"""performance: position-performance reports and per-edge realised results (issue 5, deliverable 4)."""
