@@ -37,7 +37,14 @@ SHELL_SCRIPTS = [
     "cli/port-forward-simulator.sh",
     "cli/redis-cli.sh",
 ]
-APP_SERVICES = ["candle-ingestion-a", "candle-ingestion-b", "edge70-signals"]
+APP_SERVICES = [
+    "candle-ingestion-a",
+    "candle-ingestion-b",
+    "edge70-signals",
+    "trackers",
+    "position-checker",
+    "performance",
+]
 SECRET_ENV = {"AMQP_URL", "REDIS_URL", "BINANCE_API_KEY", "BINANCE_API_SECRET", "SENTRY_DSN", "TAS_TOKENS", "TAS_TOKEN"}
 # The chart's kubeVersion floor and the newest schema set kubernetes-validate ships.
 KUBE_VERSIONS = ["1.27.0", "latest"]
@@ -243,6 +250,9 @@ def test_deployments(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     configmaps = _by_kind(docs, "ConfigMap")
     assert deployments["binance-tool-candle-ingestion"]["spec"]["replicas"] == 2
     assert "binance-tool-edge70-signals" in deployments
+    assert deployments["binance-tool-order-ingestion"]["spec"]["replicas"] == 2
+    for name in ("trackers", "position-checker", "performance", "position-sizer", "trade-abstraction"):
+        assert deployments[f"binance-tool-{name}"]["spec"]["replicas"] == 1, name
     assert ("binance-tool-exchange-simulator" in deployments) == (scenario == "kind")
 
     for name, dep in deployments.items():
