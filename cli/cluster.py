@@ -192,6 +192,15 @@ def trading_specs(common: dict[str, str]) -> list[ProcessSpec]:
     from services.exchange_simulator.settings import DEV_API_KEY, DEV_API_SECRET
 
     token, operator = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    # a replayed day lasts well under a second: refresh and check in seconds, not in production's minutes
+    # (the caller's extra_env, already in `common`, still wins)
+    common = {
+        "TRACKERS_PRICES_REFRESH_S": "5",
+        "CHECKER_INTERVAL_S": "30",
+        "CHECKER_CONFIRM_DELAY_S": "5",
+        "PERFORMANCE_POSITIONS_INTERVAL_S": "60",
+        **common,
+    }
     keys = {"BINANCE_API_KEY": DEV_API_KEY, "BINANCE_API_SECRET": DEV_API_SECRET}
     tas_port, sizer_port, trackers_port = free_port(), free_port(), free_port()
     checker_port, performance_port = free_port(), free_port()
