@@ -18,6 +18,7 @@ from services.trackers.commission import CommissionPrices, TickerCommissionPrice
 from services.trackers.filters import ExchangeFilters, FiltersProvider
 from services.trackers.portfolio_store import PortfolioStore, RedisPortfolioStore
 from services.trackers.portfolio_tracker import PortfolioTracker, PriceSource
+from services.trackers.repair import MissingFillsRepair, TradesSource
 from services.trackers.service import SERVICE, TrackersService
 from services.trackers.settings import TrackersSettings
 from services.trackers.store import RedisTrackerStore, TrackerStore
@@ -47,6 +48,7 @@ async def build(
     portfolio_store: PortfolioStore | None = None,
     prices: PriceSource | None = None,
     commission_prices: CommissionPrices | None = None,
+    trades: TradesSource | None = None,
 ) -> App:
     """Composition root: tests pass fakes for any part (the exchange is only connected when a part needs it)."""
     closers = wiring.Closers()
@@ -58,6 +60,7 @@ async def build(
         filters = filters or ExchangeFilters(exchange, settings.trackers_filters_refresh_s)
         prices = prices or exchange
         commission_prices = commission_prices or TickerCommissionPrices(exchange)
+        trades = trades or exchange
     if store is None:
         assert redis is not None
         store = RedisTrackerStore(redis, settings.trackers_update_attempts)
@@ -66,7 +69,14 @@ async def build(
         portfolio_store = RedisPortfolioStore(redis, settings.trackers_update_attempts)
     clock = clock or SystemClock()
     quote = settings.trackers_quote_asset
-    service = TrackersService(bus, store, filters, clock, quote, commission_prices)
+    repair = (
+        None
+        if trades is None
+        else MissingFillsRepair(trades, store, bus, clock, settings.trackers_missing_fills_delay_s)
+    )
+    if repair is not None:
+        closers.add(repair.aclose)
+    service = TrackersService(bus, store, filters, clock, quote, commission_prices, repair)
     portfolio = PortfolioTracker(
         bus, portfolio_store, prices, clock, quote, settings.trackers_usd_asset, settings.trackers_usd_peg_fallback
     )

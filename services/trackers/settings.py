@@ -34,6 +34,9 @@ class TrackersSettings(BusSettings, RedisSettings, ExchangeSettings, Observabili
     trackers_usd_peg_fallback: bool = Field(
         default=True, description="no pair of the quote with the USD asset: take the quote as 1 USD (flagged 'peg')"
     )
+    trackers_missing_fills_delay_s: float = Field(
+        default=30.0, ge=0, description="a terminal order still missing fills this long after: read from myTrades"
+    )
     trackers_prices_refresh_s: float = Field(
         default=60.0, gt=0, description="how often prices are read and the portfolio revalued"
     )

@@ -3,6 +3,7 @@ positions are a function of the set of fills, PositionChanged events carry the r
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
 from decimal import Decimal as D
@@ -316,3 +317,49 @@ async def test_the_same_order_and_trade_ids_on_two_symbols_are_two_reports_throu
     assert [o.status for o in await service.store.orders("default", "ETHUSDT")] == [OrderStatus.FILLED]
     positions = {r.key.base_asset: r.position.quantity for r in await service.store.positions("default")}
     assert positions == {"BTC": D("0.5"), "ETH": D("2")}
+
+
+class TradeList:
+    """The exchange's `myTrades` for the repair (a hand-written TradesSource)."""
+
+    def __init__(self, trades: list) -> None:
+        self.trades = trades
+        self.calls = 0
+
+    async def my_trades(self, symbol: str, from_trade_id: int | None = None) -> list:
+        self.calls += 1
+        return [t for t in self.trades if t.symbol == symbol]
+
+
+async def test_a_filled_order_missing_a_fill_is_repaired_from_the_exchanges_trades():
+    from binance_tool.exchange.execution import TradeRecord
+    from services.trackers.repair import MissingFillsRepair
+
+    bus = InMemoryBus()
+    await bus.connect()
+    store = InMemoryTrackerStore()
+    reports = order_reports(1, "BUY", [(11, "0.4", "100"), (12, "0.6", "101")], 1_000)
+    trades = TradeList([
+        TradeRecord("BTCUSDT", t, 1, D(p), D(q), D(q) * D(p), D(q) * D(p) / 1000, "USDT", 1_000 + i, True)
+        for i, (t, q, p) in enumerate([(11, "0.4", "100"), (12, "0.6", "101")], start=1)
+    ] + [TradeRecord("BTCUSDT", 13, 2, D(1), D(1), D(1), D(0), "USDT", 5, True)])  # fmt: skip
+    repair = MissingFillsRepair(trades, store, bus, FixedClock(9), delay_s=0.2)
+    service = TrackersService(bus, store, StaticFilters(FILTERS), FixedClock(7), repair=repair)
+    subscription = trackers_execution_reports()
+    await bus.declare([subscription])
+    await bus.consume(subscription, service.on_execution_report)
+    new, first_fill, last_fill = reports
+    await bus.publish_many([new, last_fill])  # the first TRADE report was lost
+    await bus.drain()
+    (order,) = await store.orders("default", "BTCUSDT")
+    assert order.status is OrderStatus.FILLED and order.missing_fills
+    await asyncio.gather(*repair._pending.values())  # the repair scheduled when the order was seen FILLED
+    await bus.drain()
+    (order,) = await store.orders("default", "BTCUSDT")
+    assert not order.missing_fills and [f.trade_id for f in order.fills] == [11, 12]
+    (record,) = await store.positions("default")
+    assert record.key.edge == "edge70" and record.position.quantity == D("1.0")
+    assert record.position.cost_basis == D("100.6") + D("0.1006")  # both fills at cost, their fees included
+    # republished with the id the stream would have given: the lost report itself, not a new fact
+    assert first_fill.event_id in {e.event_id for e in bus.published if isinstance(e, ExecutionReportReceived)}
+    assert trades.calls == 1
