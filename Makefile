@@ -18,6 +18,7 @@ bench: setup infra
 	.venv/bin/python bench/signal_latency.py
 	.venv/bin/python -m bench.backtest_speed
 	.venv/bin/python -m bench.execution_latency --rate 16 --seconds 15
+	.venv/bin/python -m bench.execution_reports
 
 # Our backtester against backtesting.py, vectorbt and freqtrade (~5 min), in its own venv.
 bench-compare: setup

@@ -83,7 +83,7 @@ class MissingFillsRepair:
                 complete=found >= order.executed_qty,
             )
             return len(reports)
-        except ExchangeUnavailable as exc:  # the next report of the order (or a restart) schedules it again
+        except ExchangeUnavailable as exc:  # the next report of the order schedules it again
             log.warning("missing_fills_exchange_unavailable", error=str(exc))
             return 0
         except Exception:  # a repair must never take the service down
