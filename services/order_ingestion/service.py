@@ -72,6 +72,7 @@ class OrderIngestionService:
         replica: str = "",
         subscribe_wait_s: float = 10.0,
         retry_max_s: float = 5.0,
+        max_batch: int = 500,
     ) -> None:
         self._bus = publisher
         self._account = account
@@ -84,6 +85,7 @@ class OrderIngestionService:
         self.log = structlog.get_logger().bind(replica=replica, account=account_name)
         self._subscribe_wait_s = subscribe_wait_s
         self._retry_max_s = retry_max_s
+        self._max_batch = max(1, max_batch)
         self._lock = asyncio.Lock()  # one publisher at a time: stream events and back-fills do not interleave
         self._contiguous = False  # back-filled since the last gap: the stream may move the trade cursor
 
@@ -144,8 +146,38 @@ class OrderIngestionService:
             await asyncio.sleep(0.02)
 
     async def _follow(self, events: AsyncIterator[UserEvent]) -> None:
-        async for event in events:
-            await self.handle(event)
+        """Read the stream in one task and publish in another: what arrives while a publish is being confirmed is
+        published next as one batch (confirms pipelined), in stream order.  The stream's failure is raised here."""
+        queue: asyncio.Queue[UserEvent | None] = asyncio.Queue(maxsize=self._max_batch * 20)
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    await queue.put(event)
+            finally:
+                await queue.put(None)  # the end: what is buffered is still published
+
+        pumper = asyncio.create_task(pump())
+        try:
+            ended = False
+            while not ended:
+                first = await queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self._max_batch and not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        ended = True
+                        break
+                    batch.append(item)
+                await self.handle_many(batch)
+            await pumper  # the stream's exception, if it failed
+        finally:
+            if not pumper.done():
+                pumper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pumper
 
     async def on_stream_gap(self) -> None:
         """The adapter re-subscribed after a drop: back-fill before its next event is handled."""
@@ -156,18 +188,29 @@ class OrderIngestionService:
 
     # --- stream events ------------------------------------------------------------------------------------------
     async def handle(self, event: UserEvent) -> None:
+        await self.handle_many([event])
+
+    async def handle_many(self, events: Sequence[UserEvent]) -> None:
+        """Publish stream events in order, confirms pipelined; then move each symbol's trade cursor once."""
         async with self._lock:
             now = self._clock.now_ms()
-            if isinstance(event, AccountPosition):
-                await self._bus.publish_many([reports.balances_from_stream(event, self.origin, now)])
-                self.stats.stream_balances += 1
-                return
-            report = reports.from_stream(event, self.origin, now)
-            await self._bus.publish_many([report])  # returns once confirmed
-            self.stats.stream_reports += 1
-            self.stats.per_symbol[event.symbol] = self.stats.per_symbol.get(event.symbol, 0) + 1
-            if self._contiguous and report.execution_type == "TRADE" and report.trade_id >= 0:
-                await self._cursors.advance(self.origin.account, event.symbol, trade_id=report.trade_id)
+            out: list[Envelope] = []
+            last_trade: dict[str, int] = {}
+            for event in events:
+                if isinstance(event, AccountPosition):
+                    out.append(reports.balances_from_stream(event, self.origin, now))
+                    self.stats.stream_balances += 1
+                    continue
+                report = reports.from_stream(event, self.origin, now)
+                out.append(report)
+                self.stats.stream_reports += 1
+                self.stats.per_symbol[event.symbol] = self.stats.per_symbol.get(event.symbol, 0) + 1
+                if report.execution_type == "TRADE" and report.trade_id >= 0:
+                    last_trade[event.symbol] = max(last_trade.get(event.symbol, -1), report.trade_id)
+            await self._bus.publish_many(out)  # returns once every one is confirmed
+            if self._contiguous:
+                for symbol, trade_id in last_trade.items():
+                    await self._cursors.advance(self.origin.account, symbol, trade_id=trade_id)
 
     # --- back-fill ----------------------------------------------------------------------------------------------
     async def backfill(self, reason: str, stop: asyncio.Event | None = None) -> bool:

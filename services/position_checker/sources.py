@@ -22,7 +22,7 @@ class TrackedPositions:
         self.store = store
 
     async def positions(self, account: str) -> list[Position]:
-        return [record.position for record in await self.store.positions(account)]
+        return [record.position for record in await self.store.positions(account, with_fills=False)]
 
 
 class UnreadablePositions(RuntimeError):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from binance_tool.events import ExecutionReportReceived
 from binance_tool.exchange.execution import ExecutionReport, OrderStatus, OrderType, Side
-from binance_tool.tracking import OrderFill, PositionFill, TrackedOrder
+from binance_tool.tracking import OrderFill, Position, PositionFill, TrackedOrder
 from binance_tool.trading.filters import SymbolFilters
 
 
@@ -90,6 +91,42 @@ def position_fill_from_dict(d: dict[str, Any]) -> PositionFill:
         time_ms=int(d["time_ms"]),
         edge=d["edge"],
         commission_price=None if d.get("commission_price") is None else Decimal(d["commission_price"]),
+    )
+
+
+_POSITION_DECIMALS = (
+    "quantity", "cost_basis", "realised_pnl", "fees_quote", "unmatched_sell_qty", "unmatched_proceeds",
+    "bought_qty", "sold_qty", "period_realised_pnl", "period_cost",
+)  # fmt: skip
+
+
+def position_to_dict(p: Position) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(p):
+        value = getattr(p, f.name)
+        if f.name in ("fees_by_asset", "fees_other"):
+            value = {k: str(v) for k, v in value.items()}
+        out[f.name] = _plain(value)
+    return out
+
+
+def position_from_dict(d: dict[str, Any]) -> Position:
+    """The exact inverse of `position_to_dict` (a decoded position equals the one encoded)."""
+    key = d["last_fill_key"]
+    return Position(
+        symbol=d["symbol"],
+        base_asset=d["base_asset"],
+        quote_asset=d["quote_asset"],
+        edge=d["edge"],
+        **{name: Decimal(d[name]) for name in _POSITION_DECIMALS},
+        fees_by_asset=MappingProxyType({k: Decimal(v) for k, v in d["fees_by_asset"].items()}),
+        fees_other=MappingProxyType({k: Decimal(v) for k, v in d["fees_other"].items()}),
+        opened_ms=d["opened_ms"],
+        closed_ms=d["closed_ms"],
+        closed=bool(d["closed"]),
+        last_price=None if d["last_price"] is None else Decimal(d["last_price"]),
+        last_fill_key=None if key is None else (int(key[0]), int(key[1])),
+        fill_count=int(d["fill_count"]),
     )
 
 

@@ -1,9 +1,11 @@
 """position-tracker: each TRADE report becomes a `PositionFill` of (account, base asset, edge); the position is
-updated atomically with the pure `apply_fill` and a `PositionChanged` is published when what is held changes.
+updated atomically with the pure `fold_fill` (a late fill: `position_from_fills`) and a `PositionChanged` is
+published when what is held changes.
 
 The event of a fill is decided inside the same atomic update that stores the fill and is stored with it (by trade
-id).  A redelivered report (e.g. after a crash between the write and the publish) finds its fill known and
-republishes the stored event, with its deterministic id: at-least-once, and downstream dedup keeps one.
+id); the update is O(1) for an in-order fill (see store.py).  A redelivered report (e.g. after a crash between the
+write and the publish) finds its fill known and republishes the stored event, with its deterministic id:
+at-least-once, and downstream dedup keeps one.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import structlog
 from binance_tool.bus.api import Publisher
 from binance_tool.clock import Clock
 from binance_tool.events import ExecutionReportReceived, PositionChanged
-from binance_tool.tracking import Position, PositionFill, PositionKey, apply_fill
+from binance_tool.tracking import Position, PositionFill, PositionKey
 from binance_tool.trading.filters import SymbolFilters
 from services.trackers import codec
 from services.trackers.commission import CommissionPrices
 from services.trackers.filters import FiltersProvider
-from services.trackers.records import PositionRecord
 from services.trackers.store import TrackerStore
 
 Change = Literal["opened", "increased", "reduced", "closed"]
@@ -88,18 +89,12 @@ class PositionTracker:
             price = await self._commission_prices.price(fill.commission_asset, self.quote_asset)
             fill = replace(fill, commission_price=price)
 
-        def change(current: PositionRecord | None) -> PositionRecord:
-            record = current or PositionRecord(event.account, base, event.edge, filters)
-            state = record.state()
-            new_state = apply_fill(state, fill)  # raises FillConflict on a trade id with other contents
-            if new_state is state:
-                return record
-            kind = change_of(state.position if state.fills else None, new_state.position)
-            out = None if kind is None else self._event(event, fill, key, kind, new_state.position, now)
-            return record.with_fill(fill, out)
+        def decide(before: Position | None, after: Position) -> PositionChanged | None:
+            kind = change_of(before, after)
+            return None if kind is None else self._event(event, fill, key, kind, after, now)
 
-        _, after = await self._store.update_position(key, change)
-        published = after.event(fill.trade_id)
+        applied = await self._store.add_position_fill(key, filters, fill, decide)  # FillConflict propagates
+        published = applied.event  # a known fill: the event it caused, republished (same id) after a crash
         if published is not None:
             await self._bus.publish(published)
             log.info(

@@ -10,7 +10,7 @@ from services.trackers.store import RedisTrackerStore
 
 async def open_positions(redis: Redis, account: str = "default") -> list[Position]:
     """The account's open positions (not flat, not dust), sorted by base asset then edge (manual last)."""
-    records = await RedisTrackerStore(redis).positions(account)
+    records = await RedisTrackerStore(redis).positions(account, with_fills=False)
     positions = [r.position for r in records]
     return sorted((p for p in positions if not p.closed), key=lambda p: (p.base_asset, p.edge is None, p.edge or ""))
 
@@ -22,5 +22,5 @@ async def orders(redis: Redis, account: str, symbol: str) -> list[TrackedOrder]:
 
 async def all_positions(redis: Redis, account: str = "default") -> list[Position]:
     """Every position the trackers hold for the account (open and closed), sorted as `open_positions`."""
-    records = await RedisTrackerStore(redis).positions(account)
+    records = await RedisTrackerStore(redis).positions(account, with_fills=False)
     return sorted((r.position for r in records), key=lambda p: (p.base_asset, p.edge is None, p.edge or ""))

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from binance_tool.bus.api import Binding, Subscription
-from binance_tool.events import AccountBalancesUpdated, ExecutionReportReceived
+from binance_tool.events import AccountBalancesUpdated, Envelope, ExecutionReportReceived
+
+
+def symbol_of_report(event: Envelope) -> str:
+    """Reports of one (account, symbol) touch the same orders and position; other symbols are independent."""
+    assert isinstance(event, ExecutionReportReceived)
+    return f"{event.account}:{event.symbol}"
 
 
 def trackers_execution_reports(prefetch: int = 50, delivery_limit: int = 5) -> Subscription:
@@ -12,6 +18,7 @@ def trackers_execution_reports(prefetch: int = 50, delivery_limit: int = 5) -> S
         description="execution reports → tracked orders and positions (order-tracker, position-tracker)",
         prefetch=prefetch,
         delivery_limit=delivery_limit,
+        ordering_key=symbol_of_report,  # a batch's symbols are tracked concurrently, each in delivery order
     )
 
 

@@ -43,6 +43,10 @@ class Subscription:
     dedup: bool = True
     dedup_ttl_s: int = 7 * 24 * 3600
     extra_arguments: dict[str, object] = field(default_factory=dict)
+    # None: a batch's handlers run one after the other, in delivery order.  A function: deliveries with different
+    # keys may be handled concurrently (those with the same key still one after the other, in delivery order) —
+    # for handlers whose effects on different keys are independent (e.g. positions of different symbols).
+    ordering_key: Callable[[Envelope], str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

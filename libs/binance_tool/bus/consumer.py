@@ -9,8 +9,8 @@ One consumer = one channel (`prefetch_count = subscription.prefetch`) and one wo
    `x-original-routing-key`, then acked, and logged at error level: the consumer keeps going;
 3. one Redis round trip claims the batch's event ids (`claim_many`); DONE → ack without calling the handler;
    BUSY (another consumer holds the lease) → poll until the lease resolves (at most the lease time);
-4. handlers run **sequentially in delivery order** (never concurrently: order within a queue is kept as far as
-   the broker keeps it);
+4. handlers run **sequentially in delivery order** (order within a queue is kept as far as the broker keeps it);
+   with `subscription.ordering_key`, deliveries of different keys run concurrently, each key's in delivery order;
 5. one round trip marks the successes done (`complete_many`) and releases the failures' leases;
 6. ack: one `ack(multiple=True)` on the last delivery tag when the whole batch succeeded, otherwise individual
    acks, and `nack(requeue=True)` for handler failures (after the quorum queue's delivery limit RabbitMQ
@@ -192,23 +192,37 @@ class AmqpConsumer:
             claims = dict(zip(ids, results, strict=True))
         done: list[str] = []
         failed: list[str] = []
-        for item in valid:
-            if item.duplicate_of is not None:
-                continue
+
+        async def run(item: _Item) -> None:
             claim = claims.get(item.event_id, ClaimResult.CLAIMED)
             if claim is ClaimResult.BUSY:
                 claim = await self._wait_for_lease(item.event_id)
             if claim is ClaimResult.DONE:
                 self._log.debug("duplicate skipped", event_id=item.event_id)
-                continue
+                return
             if claim is ClaimResult.BUSY:
                 item.outcome = _Outcome.REQUEUE
-                continue
+                return
             if await self._handle(item):
                 done.append(item.event_id)
             else:
                 item.outcome = _Outcome.REQUEUE
                 failed.append(item.event_id)
+
+        async def run_in_order(group: list[_Item]) -> None:
+            for item in group:
+                await run(item)
+
+        firsts = [i for i in valid if i.duplicate_of is None]
+        key_of = self.subscription.ordering_key
+        if key_of is None or len(firsts) < 2:
+            await run_in_order(firsts)
+        else:
+            groups: dict[str, list[_Item]] = {}
+            for item in firsts:
+                assert item.event is not None
+                groups.setdefault(key_of(item.event), []).append(item)
+            await asyncio.gather(*(run_in_order(g) for g in groups.values()))
         for item in valid:
             if item.duplicate_of is not None:
                 item.outcome = item.duplicate_of.outcome

@@ -245,6 +245,24 @@ def apply_fill(state: PositionState, fill: PositionFill) -> PositionState:
     return replace(state, fills=fills, position=position)
 
 
+def follows(position: Position, fill: PositionFill) -> bool:
+    """True when `fill` sorts after every fill already folded into `position` (the O(1) path of `fold_fill`)."""
+    return position.last_fill_key is None or fill.sort_key > position.last_fill_key
+
+
+def fold_fill(
+    position: Position, fill: PositionFill, filters: SymbolFilters, prices: Mapping[str, Decimal] | None = None
+) -> Position:
+    """`position` after one more fill that sorts after all its fills (`follows`): one step of the canonical fold,
+    so the result equals `position_from_fills` of all the fills.  A store that keeps the folded position and the
+    fills apart uses this for the usual in-order fill and `position_from_fills` for a late one."""
+    if not follows(position, fill):
+        raise ValueError(f"trade {fill.trade_id} sorts before the last fill folded: refold with position_from_fills")
+    if position.fill_count and fill.edge != position.edge:
+        raise FillConflict(f"trade {fill.trade_id} of edge {fill.edge!r} in a position of edge {position.edge!r}")
+    return _step(replace(position, edge=fill.edge), fill, filters, prices or _EMPTY)
+
+
 def unrealised_pnl(position: Position, mark_price: Decimal) -> Decimal:
     """Quote P&L of what is held if sold at `mark_price` (no exit fee)."""
     return position.quantity * mark_price - position.cost_basis if position.quantity > 0 else ZERO

@@ -3,14 +3,20 @@
 `reconcile(positions, balances, open_orders, filters, prices, settings)` returns the sorted `Mismatch`es:
 
 - per base asset, the expected holding is the sum of the tracked positions' quantities over every edge (net of base
-  commission; a closed position's dust counts too, it is still on the exchange) and is compared with the balance
-  (free + locked).  A surplus is `balance_without_position`, a shortfall `position_without_balance`.  A difference
-  that is negligible is not a mismatch: dust (below LOT_SIZE minQty, or below MIN_NOTIONAL at the price) or worth
-  less than `tolerance_quote`.  The quote asset and `ignore_assets` are never compared;
-- an open edge position (a manual one only when `require_stop_for_manual`) needs open SELL stop-loss orders of
-  its edge on its symbol (`position_without_stop`), whose remaining quantity equals the position floored to the
-  LOT_SIZE step (what the Trade Abstraction Service places).  A difference below one step, or one that is dust, is
-  fine; otherwise `stop_quantity_mismatch`.
+  commission; a closed position's dust counts too, it is still on the exchange), minus the commission other
+  positions paid in that asset (fees in a third asset, e.g. BNB: they left the balance but reduce no position of
+  it), and is compared with the balance (free + locked).  A surplus is `balance_without_position`, a shortfall
+  `position_without_balance`; both are one mismatch per asset (no edge: which edges hold the asset does not change
+  what is missing).  A difference that is negligible is not a mismatch: dust (below LOT_SIZE minQty, or below
+  MIN_NOTIONAL at the price) or worth less than `tolerance_quote`.  The quote asset and `ignore_assets` are never
+  compared;
+- open SELL stop-loss orders (STOP_LOSS_LIMIT, and STOP_LOSS when the exchange port models it) are grouped by
+  (symbol, edge of their client order id).  An open edge position (a manual one only when
+  `require_stop_for_manual`) needs a group (`position_without_stop`) whose remaining quantity equals the position
+  floored to the LOT_SIZE step (what the Trade Abstraction Service places).  A group of an edge with no open
+  position on the symbol (a leftover stop, e.g. after a close whose cancel timed out) is compared with what the
+  edge holds there (its dust, or nothing): it locks — and may sell — coins of another holder.  A difference below
+  one step, or one that is dust, is fine; otherwise `stop_quantity_mismatch`.
 
 Transient states (a fill the trackers have not applied yet) are the caller's business: the checker service only
 reports a mismatch still there at a re-check.  See docs/position-checker.md.
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from binance_tool.exchange.execution import Balance, OrderState, OrderType, Side
+from binance_tool.exchange.execution import Balance, OrderState, Side
 from binance_tool.tracking.portfolio import price_in
 from binance_tool.tracking.positions import Position, is_dust
 from binance_tool.trading.filters import SymbolFilters
@@ -39,6 +45,9 @@ class MismatchKind(StrEnum):
 
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(MismatchKind)}
+_BALANCE_KINDS = frozenset({MismatchKind.BALANCE_WITHOUT_POSITION, MismatchKind.POSITION_WITHOUT_BALANCE})
+# SELL orders that are stops (by the exchange's type name: STOP_LOSS counts once the exchange port models it)
+STOP_ORDER_TYPES = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT"})
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,8 @@ class Mismatch:
     kind: MismatchKind
     asset: str  # the base asset
     symbol: str
-    edge: str | None  # the position's edge (stop kinds; a shortfall when one position holds the asset)
-    expected: Decimal  # balance kinds: sum of the positions; stop kinds: the position floored to the LOT_SIZE step
+    edge: str | None  # stop kinds: the edge of the position / stops; balance kinds: always None
+    expected: Decimal  # balance kinds: positions minus fees paid in the asset; stop kinds: position floored to step
     actual: Decimal  # balance kinds: free + locked; stop kinds: remaining quantity of the open stops
     difference: Decimal  # actual - expected
     value_quote: Decimal | None  # |difference| in the quote asset at the last price (None: not priced)
@@ -70,7 +79,11 @@ class Mismatch:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """What identifies the same mismatch from one check to the next."""
+        """What identifies the same mismatch from one check to the next: (kind, asset) for the balance kinds
+        (whoever else opens or closes a position of the asset, it stays the same mismatch), plus the edge for
+        the stop kinds."""
+        if self.kind in _BALANCE_KINDS:
+            return (self.kind.value, self.asset, "-")
         return (self.kind.value, self.asset, self.edge or "-")
 
     @property
@@ -127,16 +140,25 @@ def _negligible(
     return price is not None and size * price < settings.tolerance_quote
 
 
+def fees_paid_in(asset: str, positions: Iterable[Position]) -> Decimal:
+    """Commission paid in `asset` by positions of other assets (a third-asset fee such as BNB): it left the
+    exchange balance of `asset` but reduced no position of it."""
+    return sum(
+        (p.fees_by_asset.get(asset, ZERO) for p in positions if asset not in (p.base_asset, p.quote_asset)), ZERO
+    )
+
+
 def _balance_mismatch(
     asset: str,
     held: list[Position],
+    fees_elsewhere: Decimal,
     balance: Balance | None,
     filters: Mapping[str, SymbolFilters],
     prices: Mapping[str, Decimal],
     settings: ReconcileSettings,
 ) -> Mismatch | None:
     quote = settings.quote_asset
-    expected = sum((p.quantity for p in held), ZERO)
+    expected = sum((p.quantity for p in held), ZERO) - fees_elsewhere
     actual = balance.total if balance is not None else ZERO
     diff = actual - expected
     symbol = held[0].symbol if held else symbol_of(asset, quote, filters)
@@ -145,8 +167,9 @@ def _balance_mismatch(
         return None
     value = abs(diff) * price if price is not None else None
     tradable = [p for p in held if not p.closed]
-    edge = tradable[0].edge if len(tradable) == 1 and diff < 0 else None  # the one position short of balance
     listed = ", ".join(f"{_edge_name(p.edge)} {_q(p.quantity)}" for p in tradable) or "none open"
+    if fees_elsewhere:
+        listed += f"; minus {_q(fees_elsewhere)} {asset} paid as fees of other positions"
     if diff > 0:
         kind = MismatchKind.BALANCE_WITHOUT_POSITION
         text = (
@@ -159,29 +182,42 @@ def _balance_mismatch(
             f"{asset}: the positions ({listed}) expect {_q(expected)} {asset}, the exchange holds only {_q(actual)}: "
             f"{_q(-diff)} {asset}{_value(value, quote)} missing; the position cannot be sold or stopped in full"
         )
-    return Mismatch(kind, asset, symbol, edge, expected, actual, diff, value, quote, text)
+    return Mismatch(kind, asset, symbol, None, expected, actual, diff, value, quote, text)
+
+
+def is_stop(order: OrderState) -> bool:
+    """An open SELL stop-loss order (what protects a position)."""
+    return order.side is Side.SELL and order.type.value in STOP_ORDER_TYPES and order.status.is_open
+
+
+StopGroup = tuple[str, str | None]  # (symbol, edge of the client order id; None: not an edge's order)
+
+
+def stop_groups(orders: Iterable[OrderState]) -> dict[StopGroup, list[OrderState]]:
+    """The open SELL stops by (symbol, edge)."""
+    groups: dict[StopGroup, list[OrderState]] = {}
+    for o in orders:
+        if is_stop(o):
+            groups.setdefault((o.symbol, _edge_of_order(o.client_order_id)), []).append(o)
+    return groups
+
+
+def _remaining(stops: list[OrderState]) -> Decimal:
+    return sum((o.orig_qty - o.executed_qty for o in stops), ZERO)
 
 
 def _stop_mismatch(
     position: Position,
-    orders: list[OrderState],
+    stops: list[OrderState],
     filters: Mapping[str, SymbolFilters],
     prices: Mapping[str, Decimal],
     settings: ReconcileSettings,
 ) -> Mismatch | None:
+    """An open position against the open stops of its edge on its symbol."""
     quote, asset, symbol = settings.quote_asset, position.base_asset, position.symbol
     f = filters.get(symbol)
     target = f.quantity_down(position.quantity) if f is not None else position.quantity
-    stops = [
-        o
-        for o in orders
-        if o.symbol == symbol
-        and o.side is Side.SELL
-        and o.type is OrderType.STOP_LOSS_LIMIT
-        and o.status.is_open
-        and _edge_of_order(o.client_order_id) == position.edge
-    ]
-    covered = sum((o.orig_qty - o.executed_qty for o in stops), ZERO)
+    covered = _remaining(stops)
     diff = covered - target
     price = price_in(asset, quote, prices)
     value = abs(diff) * price if price is not None else None
@@ -208,6 +244,42 @@ def _stop_mismatch(
     )
 
 
+def _leftover_stop_mismatch(
+    symbol: str,
+    edge: str | None,
+    stops: list[OrderState],
+    held: Position | None,
+    filters: Mapping[str, SymbolFilters],
+    prices: Mapping[str, Decimal],
+    settings: ReconcileSettings,
+) -> Mismatch | None:
+    """Stops of an edge that has no open position on the symbol: they may hold at most what the edge holds there
+    (its closed position's dust, or nothing) — beyond that they lock, and may sell, coins of another holder."""
+    quote = settings.quote_asset
+    f = filters.get(symbol)
+    asset = held.base_asset if held is not None else f.base_asset if f is not None and f.base_asset else None
+    if asset is None:
+        asset = symbol[: -len(quote)] if symbol.endswith(quote) and len(symbol) > len(quote) else symbol
+    if asset in settings.ignore_assets or asset == quote:
+        return None
+    holds = held.quantity if held is not None else ZERO
+    target = (f.quantity_down(holds) if f is not None else holds) if holds > 0 else ZERO
+    covered = _remaining(stops)
+    diff = covered - target
+    price = price_in(asset, quote, prices)
+    step = f.step_size if f is not None else ZERO
+    if diff <= 0 or diff < step or _negligible(diff, f, price, settings):
+        return None
+    value = diff * price if price is not None else None
+    name = _edge_name(edge)
+    has = "holds nothing" if holds <= 0 else f"holds only {_q(holds)} {asset} (closed position)"
+    text = (
+        f"{asset}: stop of {name} on {symbol} for {_q(covered)} {asset}{_value(value, quote)} but {name} {has}: "
+        f"a leftover stop that locks, and may sell, {_q(diff)} {asset} of another holder"
+    )
+    return Mismatch(MismatchKind.STOP_QUANTITY_MISMATCH, asset, symbol, edge, target, covered, diff, value, quote, text)
+
+
 def reconcile(
     positions: Iterable[Position],
     balances: Mapping[str, Balance],
@@ -219,20 +291,35 @@ def reconcile(
     """Every mismatch between the tracked positions (open and closed: a closed one's dust is still held) and the
     exchange's balances and open orders, sorted by asset, kind, edge."""
     positions = list(positions)
-    orders = list(open_orders)
     by_asset: dict[str, list[Position]] = {}
     for p in positions:
         by_asset.setdefault(p.base_asset, []).append(p)
     out: list[Mismatch] = []
     for asset in compared_assets(positions, balances, settings):
         held = sorted(by_asset.get(asset, []), key=lambda p: (p.edge is None, p.edge or ""))
-        if (m := _balance_mismatch(asset, held, balances.get(asset), filters, prices, settings)) is not None:
+        fees = fees_paid_in(asset, positions)
+        if (m := _balance_mismatch(asset, held, fees, balances.get(asset), filters, prices, settings)) is not None:
             out.append(m)
+    groups = stop_groups(open_orders)
+    checked: set[StopGroup] = set()
     for p in positions:
         if p.closed or p.base_asset in settings.ignore_assets or p.base_asset == settings.quote_asset:
             continue
         if p.edge is None and not settings.require_stop_for_manual:
             continue
-        if (m := _stop_mismatch(p, orders, filters, prices, settings)) is not None:
+        checked.add((p.symbol, p.edge))
+        if (m := _stop_mismatch(p, groups.get((p.symbol, p.edge), []), filters, prices, settings)) is not None:
+            out.append(m)
+    by_symbol_edge = {(p.symbol, p.edge): p for p in positions}
+    for (symbol, edge), stops in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        if (symbol, edge) in checked:
+            continue
+        held = by_symbol_edge.get((symbol, edge))
+        if held is not None and not held.closed:
+            continue  # an open manual position whose stops are not required
+        if edge is None and not settings.require_stop_for_manual:
+            continue  # manual stops are checked only when manual positions need stops
+        m = _leftover_stop_mismatch(symbol, edge, stops, held, filters, prices, settings)
+        if m is not None:
             out.append(m)
     return sorted(out, key=lambda m: m.sort_key)
