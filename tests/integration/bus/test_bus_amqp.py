@@ -230,3 +230,55 @@ async def test_killed_consumer_loses_nothing_and_dedup_keeps_effects_once(
     # Only the batch in flight at the SIGKILL (handled, not yet marked done) can run twice; everything the
     # victim had marked done, even if not yet acked, was skipped by the dedup.
     assert len(repeated) <= sub.prefetch // 2, repeated
+
+
+class OverlapRecorder:
+    """Records, per delivery, which other keys' handlers were running at the same time."""
+
+    def __init__(self, key_of) -> None:  # type: ignore[no-untyped-def]
+        self.key_of = key_of
+        self.running: dict[str, int] = {}
+        self.overlaps: list[tuple[str, set[str]]] = []
+        self.order: dict[str, list[int]] = {}
+        self.done = 0
+
+    async def __call__(self, event: Envelope, delivery: Delivery) -> None:
+        key = self.key_of(event)
+        assert self.running.get(key, 0) == 0, f"two handlers of key {key} at once"
+        self.running[key] = 1
+        await asyncio.sleep(0.02)  # an I/O-bound handler
+        self.overlaps.append((key, {k for k, n in self.running.items() if n and k != key}))
+        self.order.setdefault(key, []).append(event.open_time_ms)  # type: ignore[attr-defined]
+        self.running[key] = 0
+        self.done += 1
+
+
+async def _run_with(bus: AmqpBus, topo: Topo, ordering_key) -> OverlapRecorder:  # type: ignore[no-untyped-def]
+    def key_of(event: Envelope) -> str:
+        return str(event.open_time_ms % 3)  # type: ignore[attr-defined]
+
+    sub = topo.subscription(ordering_key=key_of if ordering_key else None, prefetch=40)
+    await bus.declare([sub])
+    recorder = OverlapRecorder(key_of)
+    events = [topo.candle(i) for i in range(30)]
+    await bus.publish_many(events)
+    consumer = await bus.consume(sub, recorder)
+    async with asyncio.timeout(20):
+        while recorder.done < len(events):  # noqa: ASYNC110 - a counter the handler moves
+            await asyncio.sleep(0.02)
+    await consumer.stop()
+    for key, times in recorder.order.items():
+        assert times == sorted(times), f"key {key} handled out of delivery order"
+    return recorder
+
+
+async def test_with_an_ordering_key_different_keys_are_handled_concurrently_each_in_order(
+    bus: AmqpBus, topo: Topo
+) -> None:
+    recorder = await _run_with(bus, topo, ordering_key=True)
+    assert any(others for _, others in recorder.overlaps), "no two keys were ever handled at the same time"
+
+
+async def test_without_an_ordering_key_handlers_run_one_at_a_time(bus: AmqpBus, topo: Topo) -> None:
+    recorder = await _run_with(bus, topo, ordering_key=False)
+    assert not any(others for _, others in recorder.overlaps)

@@ -235,3 +235,20 @@ def test_a_new_period_carries_the_cost_of_dust_left_by_the_last_one() -> None:
     pos = position_from_fills(fills, BTC)
     assert pos.period_cost == D("100") + D("0.005")
     assert pos.period_realised_pnl == D("110") - D("100.005") / D("1.00005")  # average cost of 1 of 1.00005 held
+
+
+def test_fold_fill_is_one_step_of_the_canonical_fold_and_refuses_a_late_fill() -> None:
+    from binance_tool.tracking import empty_position, fold_fill, follows
+
+    fills = [fill(1, B, "1", "100", "0.1"), fill(2, B, "1", "200", "0.2"), fill(3, S, "0.5", "300", "0.15")]
+    pos = empty_position(BTC)
+    for f in fills:
+        assert follows(pos, f)
+        pos = fold_fill(pos, f, BTC)
+    assert pos == position_from_fills(fills, BTC)
+    late = fill(0, B, "1", "50", t=500)
+    assert not follows(pos, late)
+    with pytest.raises(ValueError, match="refold"):
+        fold_fill(pos, late, BTC)
+    with pytest.raises(FillConflict):
+        fold_fill(pos, fill(4, B, "1", "1", edge="other"), BTC)
