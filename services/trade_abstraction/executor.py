@@ -221,17 +221,36 @@ class SpotExecutor:
         if not order.status.is_open:
             record.state = TradeState.OPEN if record.executed_qty > 0 else TradeState.NOT_ENTERED
 
+    async def _own_quantity(self, record: TradeRecord) -> Decimal:
+        """What this trade holds: the entry's executed quantity less the commission its trades paid in the base
+        asset (read from `myTrades`), less what was sold.  The balance may hold more (another edge, a manual buy,
+        dust): a stop or an exit never sells that.  Raises ExchangeUnavailable."""
+        if record.entry_order_id is None or record.executed_qty <= 0:
+            return record.executed_qty - record.exit_qty
+        trades = await self.account.my_trades(record.symbol)
+        base_fee = sum(
+            (t.commission for t in trades
+             if t.order_id == record.entry_order_id and t.commission_asset == record.base_asset),
+            ZERO,
+        )  # fmt: skip
+        return record.executed_qty - base_fee - record.exit_qty
+
     # --- protection: the stop covers what has filled -------------------------------------------------------
     async def _protect(self, record: TradeRecord, settings: ExecutionSettings, filters: SymbolFilters) -> Outcome:
+        covered = Outcome(TradeStatus.ENTERED, "stop already covers the filled quantity", record)
         try:
             balance = (await self.account.balances()).get(record.base_asset)
+            held = balance.total if balance is not None else ZERO
+            at_most = filters.quantity_down(min(record.executed_qty - record.exit_qty, held))
+            if record.average_entry is None or at_most <= record.stop_qty:
+                return covered  # (the sweep's usual case: no trade list read)
+            own = await self._own_quantity(record)
         except ExchangeUnavailable as exc:
             return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, f"balances unavailable: {exc}", record)
-        held = balance.total if balance is not None else ZERO  # the commission may have been taken in base
-        target = filters.quantity_down(min(record.executed_qty, held))
+        target = filters.quantity_down(min(own, held))  # never more than this trade holds (other edges, by hand)
         average = record.average_entry
         if average is None or target <= record.stop_qty:
-            return Outcome(TradeStatus.ENTERED, "stop already covers the filled quantity", record)
+            return covered
         stop = settings.stop_price(average, filters)
         limit = settings.stop_limit_price(stop, filters)
         if filters.violations(target, limit):
@@ -294,9 +313,10 @@ class SpotExecutor:
             return Outcome(TradeStatus.CLOSED, record.note, record)
         try:
             balance = (await self.account.balances()).get(record.base_asset)
+            own = await self._own_quantity(record)
         except ExchangeUnavailable as exc:
             return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, f"balances unavailable: {exc}", record)
-        qty = filters.quantity_down(min(balance.free if balance else ZERO, record.executed_qty - record.exit_qty))
+        qty = filters.quantity_down(min(balance.free if balance else ZERO, own))
         price = (await self.account.prices([record.symbol])).get(record.symbol, ZERO)
         if qty <= 0 or filters.violations(qty, price or Decimal(1), OrderKind.MARKET):
             record.state, record.closed_ms = TradeState.CLOSED, self.clock.now_ms()

@@ -180,3 +180,14 @@ async def test_unknown_edge_and_symbol_are_400(tas: Tas):
     body |= {"edge": "edge70", "symbol": "DOGEUSDT"}
     response = await tas.post("/spot/long", body)
     assert response.status_code == 400 and response.json()["status"] == "UNKNOWN_SYMBOL"
+
+
+async def test_the_stop_covers_what_the_trade_holds_not_coins_of_another_holder(tas: Tas):
+    tas.exchange.set_balance("BTC", D("0.3"))  # bought by hand (or by another edge) before
+    response = await tas.long()
+    assert response.status_code == 201
+    (stop,) = open_orders(tas, OrderType.STOP_LOSS_LIMIT)
+    assert stop.orig_qty == D("0.999")  # this trade's 1 BTC less its commission, not min(1, 1.299)
+    closed = await tas.post("/spot/close", {"edge": "edge70", "symbol": "BTCUSDT"}, token=OPERATOR)
+    assert closed.status_code == 200, closed.text
+    assert (await tas.exchange.balances())["BTC"].total >= D("0.3")  # the other holder's coins are not sold
