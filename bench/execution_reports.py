@@ -71,6 +71,7 @@ from binance_tool.exchange.execution import (
     UserEvent,
     client_order_id,
 )
+from binance_tool.runtime import _event_loop_runner
 from binance_tool.tracking import PositionFill, position_from_fills
 from binance_tool.trading.filters import SymbolFilters
 
@@ -399,7 +400,7 @@ def _ingestion_process(
     cfg: dict[str, Any], replica: int, reports: list[ExecutionReport], conn: Any, go: Any, stop: Any
 ) -> None:
     try:
-        asyncio.run(_ingestion(cfg, replica, reports, conn, go, stop))
+        _event_loop_runner()(_ingestion(cfg, replica, reports, conn, go, stop))  # uvloop, as run_service
     except BaseException as exc:
         conn.send(("error", f"order-ingestion {replica}: {exc!r}"))
         raise
@@ -445,7 +446,7 @@ async def _ingestion(
 
 def _trackers_process(cfg: dict[str, Any], conn: Any, stop: Any) -> None:
     try:
-        asyncio.run(_trackers(cfg, conn, stop))
+        _event_loop_runner()(_trackers(cfg, conn, stop))  # uvloop, as run_service
     except BaseException as exc:
         conn.send(("error", f"trackers: {exc!r}"))
         raise
