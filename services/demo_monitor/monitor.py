@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from rich.console import Group
 from rich.panel import Panel
@@ -17,6 +18,10 @@ from binance_tool.events import (
     Edge70Signal,
     EntrySized,
     Envelope,
+    PortfolioValued,
+    PositionChanged,
+    PositionMismatchFound,
+    PositionsChecked,
     SendUserMessage,
     TradeResult,
 )
@@ -40,6 +45,12 @@ class Monitor:
     sizing: Counter[str] = field(default_factory=Counter)
     trades: deque[TradeResult] = field(default_factory=lambda: deque(maxlen=8))
     trade_count: Counter[str] = field(default_factory=Counter)
+    portfolio: PortfolioValued | None = None
+    open_positions: dict[str, Decimal] = field(default_factory=dict)  # "BASE edge" → quantity held
+    realised: dict[str, Decimal] = field(default_factory=dict)  # "BASE edge" → cumulative realised P&L
+    position_changes: Counter[str] = field(default_factory=Counter)
+    last_check: PositionsChecked | None = None
+    mismatches: int = 0
 
     async def handle(self, event: Envelope, _delivery: Delivery | None = None) -> None:
         if isinstance(event, CandleClosed):
@@ -57,6 +68,21 @@ class Monitor:
         elif isinstance(event, TradeResult):
             self.trades.append(event)
             self.trade_count[f"{event.action} {event.status}"] += 1
+        elif isinstance(event, PortfolioValued):
+            if self.portfolio is None or event.ts_event_ms >= self.portfolio.ts_event_ms:
+                self.portfolio = event
+        elif isinstance(event, PositionChanged):
+            key = f"{event.base_asset} {event.edge or 'manual'}"
+            self.position_changes[event.change] += 1
+            self.realised[key] = event.realised_pnl
+            if event.change == "closed":
+                self.open_positions.pop(key, None)
+            else:
+                self.open_positions[key] = event.quantity
+        elif isinstance(event, PositionsChecked):
+            self.last_check = event
+        elif isinstance(event, PositionMismatchFound):
+            self.mismatches += 1
         elif isinstance(event, SendUserMessage):
             self.messages.append(event)
             self.message_count += 1
@@ -99,6 +125,27 @@ class Monitor:
             )
         sized = ", ".join(f"{k} {v}" for k, v in sorted(self.sizing.items())) or "-"
         head.add_row(f"[bold]sizing[/bold] {sized}", "", "")
+        p = self.portfolio
+        value = (
+            "-"
+            if p is None
+            else f"{p.total_quote:,.2f} {p.quote_asset}" + ("" if p.total_usd is None else f" ≈ {p.total_usd:,.2f} USD")
+        )
+        held = ", ".join(f"{k} {q.normalize():f}" for k, q in sorted(self.open_positions.items())) or "none"
+        realised = sum(self.realised.values(), Decimal(0))
+        check = (
+            "-"
+            if self.last_check is None
+            else (f"{self.last_check.positions} positions, {self.last_check.mismatch_count} mismatches")
+        )
+        head.add_row(
+            f"[bold]portfolio[/bold] {value}",
+            f"[bold]realised P&L[/bold] {realised:,.2f} (positions opened {self.position_changes['opened']}, "
+            f"closed {self.position_changes['closed']})",
+            f"[bold]last check vs exchange[/bold] {check}"
+            + (f" [red]({self.mismatches} mismatches reported)[/red]" if self.mismatches else ""),
+        )
+        head.add_row(f"[bold]open positions[/bold] {held}", "", "")
         trades = Table(title="latest trade results (Trade Abstraction Service)", expand=False)
         for col in ("action", "symbol", "status", "filled", "detail"):
             trades.add_column(col)
