@@ -75,7 +75,7 @@ def render(view: EdgeView, console: Console, last: int) -> None:
         for reason, count in sorted(book.all_time.refusals.items(), key=lambda kv: -kv[1]):
             why.add_row(reason, str(count))
         console.print(why)
-    trades = view.signal_trades[-last:]
+    trades = view.signal_trades[-last:] if last > 0 else []  # [-0:] would be everything
     if trades:
         st = Table(title=f"{edge} — last {len(trades)} signal trades")
         for col in ("symbol", "entry day", "entry", "exit day", "exit", "return", "entered"):
@@ -85,7 +85,7 @@ def render(view: EdgeView, console: Console, last: int) -> None:
             st.add_row(t.symbol, _day(t.entry_ms), _num(t.entry_price), _day(t.exit_ms), _num(t.exit_price),
                        _pct(t.return_pct) if t.exit_ms is not None else "open", entered)  # fmt: skip
         console.print(st)
-    closed = view.closed_positions[-last:]
+    closed = view.closed_positions[-last:] if last > 0 else []
     if closed:
         pt = Table(title=f"{edge} — last {len(closed)} closed positions")
         for col in ("symbol", "opened", "closed", "days", "cost", "P&L", "return"):
@@ -100,7 +100,9 @@ def render(view: EdgeView, console: Console, last: int) -> None:
 def performance(
     env_file: Path | None = typer.Option(None, "--env-file", help="settings file (default: var/demo/cluster.env)"),
     edge: str | None = typer.Option(None, "--edge", help="only this edge"),
-    last: int = typer.Option(20, "--last", min=0, help="how many recent signal trades / closed positions to list"),
+    last: int = typer.Option(
+        20, "--last", min=0, help="how many recent signal trades / closed positions to list (0: none, totals only)"
+    ),
 ) -> None:
     """Per-edge realised results: closed positions, and signal trades entered or not (with the reasons)."""
     _load_env(env_file)

@@ -9,6 +9,10 @@ order of arrival does not matter: everything else is derived.
   is ignored.  Return % = (exit / entry − 1) × 100 (no fees: the backtest's paper trade).
 - Entered: the sizer accepted the entry signal AND a position of the edge on the base asset opened between the
   entry signal and the exit signal; else the reason: the sizer's refusal, "not sized", or "accepted, not filled".
+- Closed positions: one per holding period (edge, base asset, `opened_at_ms`).  The position-tracker publishes a
+  second `closed` event for a period when a late fill (a REST back-fill) reopened it and a later fill closed it
+  again, with the period's full P&L: the close caused by the later fill replaces the earlier one
+  (`effective_closes`), whatever the order in which the two arrive.
 - Totals (`EdgeBook`): each closed signal trade and closed position is a *contribution* bucketed by the UTC month
   of its close.  An update subtracts the market's old contributions and adds the new ones, so the totals always
   equal the sum over the records; values are quantized first (return % to 4 decimals, quote
@@ -65,6 +69,14 @@ class ClosedPositionFact(_Value):
     cost: Decimal
     opened_at_ms: int | None
     closed_at_ms: int = Field(ge=0)
+    # the fill that caused the event (PositionChanged ts_event_ms, cause_trade_id): of two closes of one holding
+    # period (same opened_at_ms), the one caused by the later fill is the corrected one (0: recorded before this)
+    cause_ms: int = Field(default=0, ge=0)
+    cause_trade_id: int = 0
+
+    @property
+    def version(self) -> tuple[int, int, int, str]:
+        return (self.cause_ms, self.cause_trade_id, self.closed_at_ms, self.event_id)
 
 
 class MarketRecord(_Value):
@@ -147,6 +159,31 @@ def with_fact(record: MarketRecord, fact: Fact) -> MarketRecord:
     if closed.opened_at_ms is not None:  # the close tells when it opened, even if the "opened" event is missed
         update["openings"] = {**record.openings, f"{closed.event_id}:opened": closed.opened_at_ms}
     return record.model_copy(update=update)
+
+
+def effective_closes(record: MarketRecord) -> list[ClosedPositionFact]:
+    """The closes that count, by close time: one per holding period (edge, base, opened_at_ms) — the latest
+    version, caused by the latest fill — so a corrected close of a period replaces the earlier one whatever the
+    order of arrival; a close without opened_at_ms stands alone."""
+    latest: dict[object, ClosedPositionFact] = {}
+    for c in record.closed_positions.values():
+        period: object = c.opened_at_ms if c.opened_at_ms is not None else ("event", c.event_id)
+        known = latest.get(period)
+        if known is None or c.version > known.version:
+            latest[period] = c
+    return sorted(latest.values(), key=lambda c: (c.closed_at_ms, c.event_id))
+
+
+def superseded(record: MarketRecord, closed: ClosedPositionFact) -> ClosedPositionFact | None:
+    """The earlier close of the same period that `closed` corrects (None: the first close of its period)."""
+    if closed.opened_at_ms is None:
+        return None
+    earlier = [
+        c
+        for c in record.closed_positions.values()
+        if c.opened_at_ms == closed.opened_at_ms and c.version < closed.version
+    ]
+    return max(earlier, key=lambda c: c.version) if earlier else None
 
 
 # --- signal trades -------------------------------------------------------------------------------------------
@@ -259,7 +296,7 @@ def contributions(record: MarketRecord) -> list[Contribution]:
         for t in signal_trades(record)
         if t.exit is not None
     ]
-    for c in record.closed_positions.values():
+    for c in effective_closes(record):
         days = days_between(c.opened_at_ms, c.closed_at_ms) or ZERO
         month = month_of(c.closed_at_ms)
         pnl, cost = c.realised_pnl.quantize(QUOTE), c.cost.quantize(QUOTE)
@@ -332,6 +369,7 @@ class Applied:
     closed_trade: SignalTradeSummary | None = None
     closed_position: ClosedPositionSummary | None = None
     month: str | None = None
+    corrected: ClosedPositionSummary | None = None  # the earlier close of the same period `closed_position` replaces
 
 
 def apply_fact(record: MarketRecord, book: EdgeBook, fact: Fact) -> Applied:
@@ -346,8 +384,14 @@ def apply_fact(record: MarketRecord, book: EdgeBook, fact: Fact) -> Applied:
             if t.exit is not None and t.exit.event_id == fact.signal.event_id:
                 closed_trade, month = trade_summary(new, t), month_of(t.exit.ts_ms)
     elif isinstance(fact, PositionClosed):
-        closed_position = position_summary(new, new.closed_positions[fact.closed.event_id])
-        month = month_of(fact.closed.closed_at_ms)
+        closed = new.closed_positions[fact.closed.event_id]
+        corrected: ClosedPositionSummary | None = None
+        if closed in effective_closes(new):  # an older version of a corrected close closes nothing
+            closed_position = position_summary(new, closed)
+            month = month_of(fact.closed.closed_at_ms)
+            earlier = superseded(new, closed)
+            corrected = position_summary(new, earlier) if earlier is not None else None
+        return Applied(new, new_book, known, new_book != book, None, closed_position, month, corrected)
     return Applied(new, new_book, known, new_book != book, closed_trade, closed_position, month)
 
 

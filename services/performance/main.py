@@ -92,7 +92,12 @@ async def report_periodically(reporter: PositionPerformanceReporter, interval_s:
 async def main(settings: PerformanceSettings, stop: asyncio.Event) -> None:
     app = await build(settings)
     server = HealthServer(app.health, port=settings.health_port) if settings.health_port else None
-    subscription = performance_edge_events(settings.amqp_prefetch, settings.amqp_delivery_limit)
+    subscription = performance_edge_events(
+        settings.amqp_prefetch,
+        settings.amqp_delivery_limit,
+        queue=settings.performance_queue,
+        expires_ms=settings.performance_queue_expires_ms,
+    )
     try:
         if server:
             await server.start()

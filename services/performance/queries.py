@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from binance_tool.events.performance import ClosedPositionSummary, SignalTradeSummary
-from services.performance.edge_results import EdgeBook, position_summary, signal_trades, trade_summary
+from services.performance.edge_results import (
+    EdgeBook,
+    effective_closes,
+    position_summary,
+    signal_trades,
+    trade_summary,
+)
 from services.performance.store import RedisPerformanceStore
 
 
@@ -26,7 +32,7 @@ async def edge_view(redis: Redis, edge: str, prefix: str = "performance") -> Edg
     store = RedisPerformanceStore(redis, prefix)
     records = await store.markets(edge)
     trades = [trade_summary(r, t) for r in records for t in signal_trades(r)]
-    closed = [position_summary(r, c) for r in records for c in r.closed_positions.values()]
+    closed = [position_summary(r, c) for r in records for c in effective_closes(r)]  # corrected closes replace
     return EdgeView(
         await store.book(edge),
         sorted(trades, key=lambda t: (t.entry_ms, t.symbol)),

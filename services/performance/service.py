@@ -27,6 +27,7 @@ from binance_tool.events.performance import (
     ResultTotals,
 )
 from binance_tool.exchange.execution import AccountData
+from binance_tool.exchange.execution_support import ExchangeRequestError
 from binance_tool.tracking.positions import Position
 from services.performance.edge_results import (
     Applied,
@@ -45,6 +46,7 @@ from services.performance.store import PerformanceStore
 
 SERVICE = "performance"
 ZERO = Decimal(0)
+INVALID_SYMBOL = -1121  # Binance's code for a symbol it does not know
 
 
 def fact_of(event: Envelope, account: str) -> Fact | None:
@@ -73,6 +75,8 @@ def fact_of(event: Envelope, account: str) -> Fact | None:
                 cost=event.period_cost,
                 opened_at_ms=event.opened_at_ms,
                 closed_at_ms=event.closed_at_ms if event.closed_at_ms is not None else event.ts_event_ms,
+                cause_ms=event.ts_event_ms,
+                cause_trade_id=event.cause_trade_id,
             )
             return PositionClosed(ref, closed)
     return None
@@ -152,6 +156,9 @@ def closed_text(applied: Applied) -> str | None:
         ret = f" ({p.return_pct.quantize(Decimal('0.01')):+}%)" if p.return_pct is not None else ""
         days = f", held {p.days_held} days" if p.days_held is not None else ""
         head = f"{edge} {p.symbol}: position closed, P&L {p.realised_pnl.quantize(Decimal('0.01')):+}{ret}{days}."
+        if applied.corrected is not None:
+            was = applied.corrected.realised_pnl.quantize(Decimal("0.01"))
+            head += f" Corrected (late fill): replaces the close of this holding period reported with P&L {was:+}."
     elif applied.closed_trade is not None:
         t = applied.closed_trade
         ret = f"{t.return_pct.quantize(Decimal('0.01')):+}%" if t.return_pct is not None else "?"
@@ -222,17 +229,24 @@ class PositionPerformanceReporter:
         return event
 
     async def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
-        """Last prices; a symbol the exchange does not price (or a failing call) is simply missing."""
+        """Last prices; a symbol the exchange does not know (-1121 invalid symbol) is simply missing.  One unknown
+        symbol fails the batch on Binance, so only that error is followed by one request per symbol; any other
+        error (rate limit 429/418, timeout, ...) propagates: the report is skipped until the next one, without
+        multiplying requests against a limited exchange."""
         if not symbols:
             return {}
         try:
             return dict(await self.exchange.prices(symbols))
-        except Exception as exc:  # one unknown symbol fails the batch on Binance: ask one by one
-            self.log.warning("prices_batch_failed", error=repr(exc))
+        except ExchangeRequestError as exc:
+            if exc.code != INVALID_SYMBOL:
+                raise
+            self.log.warning("prices_batch_invalid_symbol", error=repr(exc))
         out: dict[str, Decimal] = {}
         for s in symbols:
             try:
                 out.update({k: v for k, v in (await self.exchange.prices([s])).items() if k == s})
-            except Exception as exc:
+            except ExchangeRequestError as exc:
+                if exc.code != INVALID_SYMBOL:
+                    raise
                 self.log.warning("price_missing", symbol=s, error=repr(exc))
         return out

@@ -54,6 +54,6 @@ async def check_positions(
 
 
 def confirmed(first: CheckResult, second: CheckResult) -> list[Mismatch]:
-    """The mismatches of `second` that `first` found too (same kind, asset, edge): still there at the re-check."""
+    """The mismatches of `second` that `first` found too (same `Mismatch.key`): still there at the re-check."""
     seen = {m.key for m in first.mismatches}
     return [m for m in second.mismatches if m.key in seen]

@@ -35,6 +35,7 @@ def config_of(settings: CheckerSettings) -> CheckerConfig:
         interval_s=settings.checker_interval_s,
         confirm_delay_s=settings.checker_confirm_delay_s,
         remind_s=settings.checker_remind_s,
+        alert_after_failures=settings.checker_alert_after_failures,
     )
 
 

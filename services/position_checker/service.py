@@ -1,11 +1,16 @@
 """position-checker: compares the tracked positions with the exchange at start-up and on a schedule.
 
-A check reads everything (`check_positions`); if it finds mismatches it waits `confirm_delay_s` and checks again,
-and only the mismatches found both times are confirmed (a fill between the exchange and the trackers is not one).
-Every confirmed mismatch is published as `PositionMismatchFound`; the user is told (`SendUserMessage`, kind
-`position-mismatch`) when it first appears and again every `remind_s` while it stays, and once with an all-clear
-when none is left.  Every completed check publishes `PositionsChecked`.  A check that cannot read its inputs
-reports nothing, marks the service not ready and is retried at the next tick.
+A check reads everything (`check_positions`); if it finds mismatches — or finds none while some are being
+reported — it waits `confirm_delay_s` and checks again.  Only the mismatches found both times are confirmed (a fill
+between the exchange and the trackers is not one), and a reported mismatch is resolved only when absent from two
+consecutive readings (the reading and its re-check; without a re-check, two consecutive checks): one clean reading
+between two dirty ones is not an all-clear.  Every confirmed mismatch is published as `PositionMismatchFound`; the
+user is told (`SendUserMessage`, kind `position-mismatch`) when it first appears and again every `remind_s` while it
+stays, and once with an all-clear when none is left.  Every completed check publishes `PositionsChecked`.
+
+A check that cannot read its inputs (or publish) reports nothing, marks the service not ready and is retried at the
+next tick; after `alert_after_failures` consecutive failed checks the user is told once (error, kind
+`position-check-failing`), and told again (info) when a check completes again.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -32,6 +37,8 @@ from services.position_checker.sources import PositionsSource
 
 SERVICE = "position-checker"
 MESSAGE_KIND = "position-mismatch"
+FAILING_KIND = "position-check-failing"
+CLEAN_READINGS = 2  # consecutive readings without a reported mismatch before it is resolved
 Sleep = Callable[[float], Awaitable[None]]
 Key = tuple[str, str, str]
 
@@ -43,14 +50,21 @@ class CheckerConfig:
     interval_s: float = 900.0
     confirm_delay_s: float = 60.0
     remind_s: float = 14_400.0
+    alert_after_failures: int = 3
+
+    def __post_init__(self) -> None:
+        if self.alert_after_failures < 1:
+            raise ValueError(f"alert_after_failures must be >= 1, got {self.alert_after_failures}")
 
 
 @dataclass(frozen=True)
 class _Open:
-    """A mismatch being reported: when this process first confirmed it and last told the user."""
+    """A mismatch being reported: when this process first confirmed it and last told the user, and in how many
+    consecutive readings it has been absent since (resolved at `CLEAN_READINGS`)."""
 
     first_seen_ms: int
     told_ms: int
+    clean: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class PositionChecker:
         self._open: dict[Key, _Open] = {}
         self.checks = 0
         self.failures = 0
+        self.consecutive_failures = 0
+        self._failing_told = False  # the user was told the checks are failing (and not yet that they work again)
         self.log = structlog.get_logger().bind(service=SERVICE, account=config.account)
 
     @property
@@ -120,8 +136,7 @@ class PositionChecker:
         """One check (with its re-check); None when it could not complete (nothing is reported then)."""
         try:
             first = await self._read()
-            result, unconfirmed = first, 0
-            confirmed: list[Mismatch] = []
+            readings = [first]
             if first.mismatches:
                 self.log.info(
                     "positions_mismatch_candidates",
@@ -129,28 +144,76 @@ class PositionChecker:
                     kinds=sorted({m.kind.value for m in first.mismatches}),
                     confirm_in_s=self.config.confirm_delay_s,
                 )
-            if first.mismatches and self.config.confirm_delay_s <= 0:
-                confirmed = list(first.mismatches)  # no re-check configured
-            elif first.mismatches:
+            if (first.mismatches or self._open) and self.config.confirm_delay_s > 0:
+                # a mismatch must be seen twice to be told; a reported one must be absent twice to be cleared
                 if not await self._pause(self.config.confirm_delay_s):
                     return None
-                result = await self._read()
-                confirmed = confirmed_mismatches(first, result)
-                unconfirmed = len(first.mismatches) - len(confirmed)
-            outcome = await self._report(first, result, confirmed, unconfirmed)
+                readings.append(await self._read())
+            result = readings[-1]
+            confirmed = confirmed_mismatches(first, result) if len(readings) > 1 else list(first.mismatches)
+            unconfirmed = len(first.mismatches) - len(confirmed)
+            outcome = await self._report(first, result, readings, confirmed, unconfirmed)
         except Exception as exc:
-            self.failures += 1
-            self.health.ready = False
-            self.health.set_detail("last_check", f"failed: {exc!r}"[:300])
-            self.log.error("positions_check_failed", error=repr(exc))
+            await self._failed(exc)
             return None
         self.checks += 1
         self.health.ready = True
         self.health.set_detail("last_check", f"{len(outcome.confirmed)} mismatches at {result.finished_ms}")
+        await self._recovered()
         return outcome
 
+    async def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.consecutive_failures += 1
+        self.health.ready = False
+        self.health.set_detail("last_check", f"failed: {exc!r}"[:300])
+        self.log.error("positions_check_failed", error=repr(exc), consecutive=self.consecutive_failures)
+        if self._failing_told or self.consecutive_failures < self.config.alert_after_failures:
+            return
+        text = (
+            f"❌ [{self.config.account}] the positions could not be checked against the exchange "
+            f"{self.consecutive_failures} times in a row (last error: {exc!r}); mismatches go unnoticed meanwhile"
+        )
+        self._failing_told = await self._tell_state("failing", Severity.ERROR, text)
+
+    async def _recovered(self) -> None:
+        failed, self.consecutive_failures = self.consecutive_failures, 0
+        if not self._failing_told:
+            return
+        text = f"✅ [{self.config.account}] the positions are checked against the exchange again"
+        if await self._tell_state("recovered", Severity.INFO, text, failed_checks=failed):
+            self._failing_told = False
+
+    async def _tell_state(self, state: str, severity: Severity, text: str, failed_checks: int = 0) -> bool:
+        """Tell the user the checks are failing / work again; False when that could not be published either
+        (tried again at the next check)."""
+        account, now = self.config.account, self.clock.now_ms()
+        message = SendUserMessage(
+            event_id=deterministic_id(SERVICE, "check-failing", account, state, now),
+            correlation_id=deterministic_id(SERVICE, "check-failing", account, now),
+            ts_event_ms=now,
+            ts_init_ms=now,
+            service=SERVICE,
+            kind=FAILING_KIND,
+            severity=severity,
+            text=text[:4000],
+            tags={"account": account, "state": state},
+        )
+        try:
+            await self.publisher.publish(message)
+        except Exception as exc:
+            self.log.error("check_state_message_failed", state=state, error=repr(exc))
+            return False
+        self.log.info("check_state_told", state=state, failed_checks=failed_checks)
+        return True
+
     async def _report(
-        self, first: CheckResult, result: CheckResult, confirmed: Sequence[Mismatch], unconfirmed: int
+        self,
+        first: CheckResult,
+        result: CheckResult,
+        readings: Sequence[CheckResult],
+        confirmed: Sequence[Mismatch],
+        unconfirmed: int,
     ) -> CheckOutcome:
         c = self.config
         now = self.clock.now_ms()
@@ -163,11 +226,19 @@ class PositionChecker:
             known = self._open.get(m.key)
             tell = known is None or now - known.told_ms >= remind_ms
             first_seen = known.first_seen_ms if known is not None else now
-            still[m.key] = _Open(first_seen, now) if tell or known is None else known
+            still[m.key] = _Open(first_seen, now) if tell or known is None else replace(known, clean=0)
             events.append(self._mismatch_event(check_id, m, first_seen, result.finished_ms, now))
             if tell:
                 told.append(m)
                 events.append(self._message(check_id, m, reminder=known is not None, first_seen_ms=first_seen))
+        for key, known in self._open.items():
+            if key in still:
+                continue
+            clean = known.clean
+            for reading in readings:
+                clean = 0 if key in {m.key for m in reading.mismatches} else clean + 1
+            if clean < CLEAN_READINGS:
+                still[key] = replace(known, clean=clean)  # not confirmed gone yet: kept, told nothing
         all_clear = bool(self._open) and not still
         if all_clear:
             events.append(self._all_clear(check_id, result.finished_ms, now))

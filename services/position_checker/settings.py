@@ -30,7 +30,14 @@ class CheckerSettings(BusSettings, RedisSettings, ExchangeSettings, Observabilit
     checker_require_stop_for_manual: bool = Field(
         default=False, description="manual positions (no edge) also need an open stop"
     )
-    checker_account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    checker_account: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the account checked (letters, digits, _ and -: it is a routing-key word)",
+    )
+    checker_alert_after_failures: int = Field(
+        default=3, ge=1, le=1000, description="consecutive failed checks before the user is told (once) they fail"
+    )
     checker_remind_s: float = Field(
         default=14_400.0, gt=0, description="a mismatch still open is told to the user again after this long"
     )

@@ -80,6 +80,14 @@ def test_performance_shows_real_and_signal_results_per_edge(redis_url: str, tmp_
         assert "+24.50" in out  # the real P&L
         assert "+25.00 %" in out and "-10.00 %" in out  # the two signal trades
         assert "max-open-positions" in out and "BTCUSDT" in out and "ETHUSDT" in out
+        assert "last 2 signal trades" in out and "last 1 closed positions" in out
+        one = runner.invoke(build("performance"), ["performance", "--env-file", str(env), "--last", "1"],
+                            env={"COLUMNS": "250"})  # fmt: skip
+        assert one.exit_code == 0 and "last 1 signal trades" in one.output, one.output
+        none = runner.invoke(build("performance"), ["performance", "--env-file", str(env), "--last", "0"],
+                             env={"COLUMNS": "250"})  # fmt: skip
+        assert none.exit_code == 0 and "all time" in none.output, none.output  # the totals only
+        assert "— last" not in none.output  # neither list (`[-0:]` listed everything)
         bad = runner.invoke(build("performance"), ["performance", "--env-file", str(env)],
                             env={"PERFORMANCE_KEY_PREFIX": "no spaces allowed"})  # fmt: skip
         assert bad.exit_code == 2 and "PERFORMANCE_KEY_PREFIX" in bad.output

@@ -314,12 +314,12 @@ def reconcile(
     for (symbol, edge), stops in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         if (symbol, edge) in checked:
             continue
-        held = by_symbol_edge.get((symbol, edge))
-        if held is not None and not held.closed:
+        own = by_symbol_edge.get((symbol, edge))
+        if own is not None and not own.closed:
             continue  # an open manual position whose stops are not required
         if edge is None and not settings.require_stop_for_manual:
             continue  # manual stops are checked only when manual positions need stops
-        m = _leftover_stop_mismatch(symbol, edge, stops, held, filters, prices, settings)
+        m = _leftover_stop_mismatch(symbol, edge, stops, own, filters, prices, settings)
         if m is not None:
             out.append(m)
     return sorted(out, key=lambda m: m.sort_key)

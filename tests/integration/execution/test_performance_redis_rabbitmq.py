@@ -194,8 +194,10 @@ async def test_main_reports_ready_counts_a_signal_trade_and_stops(amqp_url, redi
         port = int(s.getsockname()[1])
     tag = uuid.uuid4().hex[:10]
     prefix = f"it-performance-{tag}"
+    queue = f"test.performance.main.{tag}"  # never the production queue: the test vhost is shared
     settings = PerformanceSettings(amqp_url=amqp_url, redis_url=redis_url, health_port=port,
-                                   performance_account=f"it-{tag}", performance_key_prefix=prefix)  # fmt: skip
+                                   performance_account=f"it-{tag}", performance_key_prefix=prefix,
+                                   performance_queue=queue, performance_queue_expires_ms=60_000)  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(main(settings, stop))
     redis = Redis.from_url(redis_url)
@@ -209,6 +211,7 @@ async def test_main_reports_ready_counts_a_signal_trade_and_stops(amqp_url, redi
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
+        assert await _queue_exists(amqp_url, queue)  # main consumes the queue PERFORMANCE_QUEUE names
         await publisher.connect()
         await publisher.publish_many([
             edge70_signal("BTCUSDT", Direction.LONG, D(100), uuid.uuid4(), ts_ms=T0),
@@ -227,7 +230,23 @@ async def test_main_reports_ready_counts_a_signal_trade_and_stops(amqp_url, redi
         await publisher.close()
         await _delete_prefix(redis, prefix)
         await redis.aclose()
-        await _delete_queue(amqp_url, performance_edge_events().queue)  # leave the test vhost clean
+        await _delete_queue(amqp_url, queue)  # this test's own queue (it would expire after 60 s anyway)
+
+
+async def _queue_exists(amqp_url: str, name: str) -> bool:
+    import aio_pika
+    from aiormq.exceptions import ChannelNotFoundEntity
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+        except ChannelNotFoundEntity:
+            return False
+        return True
+    finally:
+        await connection.close()
 
 
 async def _delete_queue(amqp_url: str, name: str) -> None:

@@ -25,6 +25,7 @@ from services.performance.edge_results import (
     SizingFact,
     SizingSeen,
     apply_fact,
+    effective_closes,
     empty_record,
     signal_trades,
 )
@@ -214,3 +215,45 @@ def test_long_decimals_from_the_tracker_do_not_make_the_sums_drift():
     _, book, _ = run(facts)
     assert book.all_time.real.pnl_sum == expected
     assert book.all_time.real.cost_sum == 4 * 7
+
+
+# --- a holding period closed twice (a late fill reopened it) ----------------------------------------------------
+def close_version(name: str, pnl: str, cost: str, cause_day: str, trade_id: int, opened_day: str = "2024-03-01"):
+    fact = ClosedPositionFact(event_id=sid(name), realised_pnl=D(pnl), cost=D(cost),
+                              opened_at_ms=ms(opened_day) + 60_000, closed_at_ms=ms(cause_day) + 60_000,
+                              cause_ms=ms(cause_day) + 60_000, cause_trade_id=trade_id)  # fmt: skip
+    return PositionClosed(BTC, fact)
+
+
+FIRST_CLOSE = close_version("p-close-v1", "5", "100", "2024-03-10", 14)
+CORRECTED_CLOSE = close_version("p-close-v2", "9", "150", "2024-03-12", 15)  # the period's full P&L
+OTHER_PERIOD = close_version("q-close", "-2", "50", "2024-04-10", 20, opened_day="2024-04-01")
+
+
+def test_a_later_close_of_the_same_holding_period_replaces_the_earlier_one_in_the_totals():
+    _, book, applied = run([FIRST_CLOSE, CORRECTED_CLOSE])
+    real = book.all_time.real
+    assert (real.closed, real.pnl_sum, real.cost_sum, real.wins) == (1, D(9), D(150), 1)
+    assert book.months["2024-03"].real.closed == 1
+    second = applied[1]
+    assert second.totals_changed and second.closed_position is not None
+    assert second.closed_position.realised_pnl == D(9)
+    assert second.corrected is not None and second.corrected.realised_pnl == D(5)
+
+
+def test_the_earlier_close_arriving_after_its_correction_changes_nothing_and_closes_nothing():
+    _, book, applied = run([CORRECTED_CLOSE, FIRST_CLOSE])
+    assert (book.all_time.real.closed, book.all_time.real.pnl_sum) == (1, D(9))
+    late = applied[1]
+    assert not late.known and not late.totals_changed and late.closed_position is None
+
+
+@given(st.permutations([FIRST_CLOSE, CORRECTED_CLOSE, OTHER_PERIOD, FIRST_CLOSE, CORRECTED_CLOSE]))
+@settings(max_examples=60, deadline=None)
+def test_closes_of_several_periods_count_once_per_period_in_any_order(facts):
+    records, book, _ = run(list(facts))
+    real = book.all_time.real
+    assert (real.closed, real.pnl_sum, real.cost_sum, real.wins, real.losses) == (2, D(7), D(200), 1, 1)
+    listed = effective_closes(records["BTCUSDT"])  # what the CLI lists
+    assert [c.event_id for c in listed] == [CORRECTED_CLOSE.closed.event_id, OTHER_PERIOD.closed.event_id]
+    assert set(book.months) == {"2024-03", "2024-04"}

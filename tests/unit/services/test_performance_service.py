@@ -22,6 +22,8 @@ from binance_tool.events import (
     SendUserMessage,
     deterministic_id,
 )
+from binance_tool.events.account import ExecutionReportReceived
+from binance_tool.exchange.execution import ExchangeUnavailable
 from binance_tool.exchange.fake_execution import FakeSpotExchange
 from binance_tool.tracking.positions import Position
 from binance_tool.trading.filters import SymbolFilters
@@ -30,6 +32,9 @@ from services.performance.service import EdgePerformanceService, PositionPerform
 from services.performance.settings import PerformanceSettings
 from services.performance.store import InMemoryPerformanceStore
 from services.performance.subscriptions import performance_edge_events
+from services.trackers.filters import StaticFilters
+from services.trackers.position_tracker import PositionTracker
+from services.trackers.store import InMemoryTrackerStore
 from tests.builders import edge70_signal
 
 DAY = 86_400_000
@@ -55,6 +60,20 @@ def position_event(change: str, trade_id: int, *, account: str = "default", edge
         quote_asset="USDT", symbol="BTCUSDT", cause_trade_id=trade_id, quantity=D(0) if closed else D(1),
         average_entry_price=None if closed else D(100), realised_pnl=D(pnl), fees_quote=D("0.1"),
         opened_at_ms=opened, closed_at_ms=closed, period_realised_pnl=D(pnl), period_cost=D(cost),
+    )  # fmt: skip
+
+
+def trade_report(order_id: int, side: str, trade_id: int, qty: str, price: str, t: int) -> ExecutionReportReceived:
+    """One TRADE report of an edge70 order (no fee)."""
+    cid = f"edge70-{'entry' if side == 'BUY' else 'exit'}-{order_id}"
+    return ExecutionReportReceived(
+        event_id=ExecutionReportReceived.id_for("binance", "default", "BTCUSDT", order_id, "TRADE", trade_id),
+        correlation_id=deterministic_id("order", order_id), ts_event_ms=t, ts_init_ms=t, account="default",
+        source="stream", symbol="BTCUSDT", client_order_id=cid, edge="edge70", order_id=order_id, side=side,
+        order_type="LIMIT", execution_type="TRADE", order_status="PARTIALLY_FILLED", orig_qty=D(1), price=D(price),
+        stop_price=D(0), last_qty=D(qty), last_price=D(price), cumulative_qty=D(qty),
+        cumulative_quote_qty=D(qty) * D(price), commission=D(0), commission_asset=None, trade_id=trade_id,
+        transaction_time_ms=t,
     )  # fmt: skip
 
 
@@ -191,25 +210,116 @@ async def test_no_positions_gives_an_empty_report_and_no_message():
     assert event.positions == () and bus.published == [event]
 
 
-async def test_the_service_reports_at_start_and_keeps_running_when_the_exchange_fails():
-    class Down(FakeSpotExchange):
+async def test_the_service_skips_reports_while_the_exchange_fails_and_reports_once_it_answers():
+    class Flaky(FakeSpotExchange):
+        down = True
+
         async def prices(self, symbols=None):
-            raise ConnectionError("exchange down")
+            if self.down:
+                raise ConnectionError("exchange down")
+            return await super().prices(symbols)
 
     bus = InMemoryBus()
     await bus.connect()
+    btc = SymbolFilters("BTCUSDT", base_asset="BTC", quote_asset="USDT")
+    exchange = Flaky([btc], prices={"BTCUSDT": "120"})
     settings = PerformanceSettings(performance_positions_interval_s=0.01)
     app = await build(settings, bus=bus, store=InMemoryPerformanceStore(),
-                      positions=StaticPositions([held("BTCUSDT", "1", "100", T0)]), exchange=Down(),
+                      positions=StaticPositions([held("BTCUSDT", "1", "100", T0)]), exchange=exchange,
                       clock=FixedClock(T0))  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(report_periodically(app.reporter, 0.01, stop))
     await asyncio.sleep(0.05)
+    assert [e for e in bus.published if isinstance(e, PositionsPerformanceReported)] == []  # skipped, still running
+    assert not task.done()
+    exchange.down = False
+    await asyncio.sleep(0.05)
     stop.set()
     await task
     reports = [e for e in bus.published if isinstance(e, PositionsPerformanceReported)]
-    assert len(reports) >= 2 and all(r.unpriced == ("BTCUSDT",) for r in reports)
+    assert reports and all(r.unpriced == () and r.total_unrealised_pnl == D(20) for r in reports)
     await app.aclose()
+
+
+class CountingExchange(FakeSpotExchange):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.price_requests: list[list[str] | None] = []
+
+    async def prices(self, symbols=None):
+        self.price_requests.append(None if symbols is None else list(symbols))
+        return await super().prices(symbols)
+
+
+def three_positions() -> StaticPositions:
+    return StaticPositions([held("BTCUSDT", "1", "100", T0), held("ETHUSDT", "1", "50", T0),
+                            held("SOLUSDT", "1", "5", T0)])  # fmt: skip
+
+
+async def test_a_rate_limited_price_request_skips_the_report_without_asking_symbol_by_symbol():
+    bus = InMemoryBus()
+    await bus.connect()
+    symbols = [SymbolFilters(s, base_asset=s[:-4], quote_asset="USDT") for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    exchange = CountingExchange(symbols, prices={"BTCUSDT": "110", "ETHUSDT": "60", "SOLUSDT": "6"})
+    exchange.rate_limit_next(retry_after_s=30)
+    reporter = PositionPerformanceReporter(bus, three_positions(), exchange, FixedClock(T0))
+    with pytest.raises(ExchangeUnavailable, match="rate limited"):
+        await reporter.report()
+    assert len(exchange.price_requests) == 1 and bus.published == []  # one request, not 1 + one per symbol
+    event = await reporter.report()  # next time: reported
+    assert event.unpriced == () and len(exchange.price_requests) == 2
+
+
+async def test_an_invalid_symbol_in_the_batch_asks_symbol_by_symbol_and_lists_it_unpriced():
+    bus = InMemoryBus()
+    await bus.connect()
+    symbols = [SymbolFilters(s, base_asset=s[:-4], quote_asset="USDT") for s in ("BTCUSDT", "SOLUSDT")]
+    exchange = CountingExchange(symbols, prices={"BTCUSDT": "110", "SOLUSDT": "6"})  # ETHUSDT unknown: -1121
+    event = await PositionPerformanceReporter(bus, three_positions(), exchange, FixedClock(T0)).report()
+    assert event.unpriced == ("ETHUSDT",)
+    assert exchange.price_requests == [["BTCUSDT", "ETHUSDT", "SOLUSDT"], ["BTCUSDT"], ["ETHUSDT"], ["SOLUSDT"]]
+
+
+async def test_a_position_reopened_by_a_late_fill_and_closed_again_counts_once_with_the_full_pnl():
+    """The real position-tracker: the entry's second fill arrives after the first close (REST back-fill), which
+    reopens the period (same opened_at_ms) — the tracker publishes a second `closed` for it, and the performance
+    totals keep only that corrected one."""
+    filters = {"BTCUSDT": SymbolFilters("BTCUSDT", step_size=D("0.00001"), min_qty=D("0.00001"),
+                                        min_notional=D("5"), base_asset="BTC", quote_asset="USDT")}  # fmt: skip
+    tracker_bus = InMemoryBus()
+    await tracker_bus.connect()
+    tracker = PositionTracker(tracker_bus, InMemoryTrackerStore(), StaticFilters(filters), FixedClock(T0))
+    s = Setup()
+    await s.bus.connect()
+    day = T0 + 1000
+    fills = [
+        trade_report(1, "BUY", 11, "0.4", "100", day),  # the entry's first fill
+        trade_report(3, "SELL", 14, "0.4", "120", day + 10 * DAY),  # sells what the tracker knows: closed
+        trade_report(1, "BUY", 12, "0.6", "100", day + 1),  # the entry's second fill, learnt late: reopened
+        trade_report(4, "SELL", 15, "0.6", "90", day + 12 * DAY),  # closed again, same holding period
+    ]
+    for report_ in fills:
+        await tracker.on_report(report_)
+    changes = [e for e in tracker_bus.published if isinstance(e, PositionChanged)]
+    closes = [e for e in changes if e.change == "closed"]
+    assert [e.change for e in changes] == ["opened", "closed", "opened", "closed"]
+    assert closes[0].opened_at_ms == closes[1].opened_at_ms == day  # one holding period, closed twice
+    for event in changes:
+        await s.service.on_event(event)
+    book = (await s.store.book("edge70")).all_time.real
+    assert (book.closed, book.pnl_sum, book.cost_sum) == (1, closes[1].period_realised_pnl, closes[1].period_cost)
+    assert book.pnl_sum == D("0.4") * 20 + D("0.6") * -10  # both sells, no fee
+    (_, corrected) = [m for m in s.messages("edge-performance")]
+    assert "Corrected (late fill)" in corrected.text
+
+
+def test_the_edge_events_queue_is_the_production_one_unless_performance_queue_names_another():
+    default = load_settings(PerformanceSettings)
+    sub = performance_edge_events(queue=default.performance_queue, expires_ms=default.performance_queue_expires_ms)
+    assert (sub.queue, sub.extra_arguments) == ("performance.edge-events", {})
+    own = load_settings(PerformanceSettings, performance_queue="test.performance.x1", performance_queue_expires_ms=6000)
+    sub = performance_edge_events(queue=own.performance_queue, expires_ms=own.performance_queue_expires_ms)
+    assert (sub.queue, sub.extra_arguments) == ("test.performance.x1", {"x-expires": 6000})
 
 
 @pytest.mark.parametrize(
@@ -218,6 +328,11 @@ async def test_the_service_reports_at_start_and_keeps_running_when_the_exchange_
         ("PERFORMANCE_POSITIONS_INTERVAL_S", "0"),
         ("PERFORMANCE_KEY_PREFIX", "a b"),
         ("PERFORMANCE_UPDATE_ATTEMPTS", "x"),
+        ("PERFORMANCE_ACCOUNT", "main.acc"),
+        ("PERFORMANCE_ACCOUNT", "a b"),
+        ("PERFORMANCE_ACCOUNT", "x" * 65),
+        ("PERFORMANCE_QUEUE", "has space"),
+        ("PERFORMANCE_QUEUE_EXPIRES_MS", "-1"),
     ],
 )
 def test_a_bad_performance_setting_fails_naming_the_variable(monkeypatch, var, value):

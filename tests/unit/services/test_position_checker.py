@@ -20,7 +20,7 @@ from binance_tool.exchange.fake_execution import FakeSpotExchange
 from binance_tool.tracking import Position, PositionFill, position_from_fills
 from binance_tool.trading.filters import SymbolFilters
 from services.position_checker.main import build
-from services.position_checker.service import MESSAGE_KIND, CheckerConfig, PositionChecker
+from services.position_checker.service import FAILING_KIND, MESSAGE_KIND, CheckerConfig, PositionChecker
 from services.position_checker.settings import CheckerSettings
 from services.position_checker.sources import InMemoryPositions, TrackedPositions
 from services.trackers.store import InMemoryTrackerStore
@@ -59,14 +59,16 @@ async def place_stop(exchange: FakeSpotExchange, qty: str, signal: str = "sig-1"
 class Harness:
     """The checker on fakes; `between` runs during the confirm delay (what changes before the re-check)."""
 
-    def __init__(self, confirm_delay_s: float = 30, remind_s: float = 4 * 3600) -> None:
+    def __init__(self, confirm_delay_s: float = 30, remind_s: float = 4 * 3600, alert_after: int = 3) -> None:
         self.exchange = FakeSpotExchange([BTC], balances={"USDT": "1000"}, prices={"BTCUSDT": "50000"})
         self.positions = InMemoryPositions()
         self.clock = FixedClock(T0)
         self.bus = InMemoryBus()
         self.between: list = []
         self.slept: list[float] = []
-        config = CheckerConfig("default", CheckerSettings().reconcile_settings(), 900, confirm_delay_s, remind_s)
+        config = CheckerConfig(
+            "default", CheckerSettings().reconcile_settings(), 900, confirm_delay_s, remind_s, alert_after
+        )
         self.checker = PositionChecker(
             self.bus, self.exchange, self.exchange, self.positions, config, self.clock, sleep=self._sleep
         )
@@ -113,9 +115,10 @@ async def test_a_fill_in_flight_between_the_exchange_and_the_trackers_is_not_rep
     h.between.append(lambda: h.positions.set([position("0.5")]))
     outcome = await h.checker.check_once()
     assert outcome is not None and h.slept == [30]
-    assert outcome.confirmed == () and outcome.unconfirmed == 1
+    # a balance and a stop without a position at first: both gone at the re-check
+    assert outcome.confirmed == () and outcome.unconfirmed == 2
     (summary,) = h.published(PositionsChecked)
-    assert (summary.mismatch_count, summary.unconfirmed) == (0, 1)
+    assert (summary.mismatch_count, summary.unconfirmed) == (0, 2)
     assert h.published(PositionMismatchFound) == [] and h.published(SendUserMessage) == []
 
 
@@ -199,6 +202,100 @@ async def test_an_unreadable_positions_store_reports_nothing(h: Harness):
     assert h.bus.published == []
 
 
+async def test_one_clean_reading_between_two_dirty_ones_is_no_all_clear(h: Harness):
+    h.exchange.set_balance("BTC", "0.7")  # 0.2 BTC in no position
+    h.positions.set([position("0.5")])
+    await place_stop(h.exchange, "0.5")
+    assert (await h.checker.check_once()) is not None
+    key = ("balance_without_position", "BTC", "-")
+    assert h.checker.open_mismatches == {key}
+    h.clear()  # clean at the check, back at its re-check (e.g. a transfer in flight): still open, nothing told
+    h.exchange.set_balance("BTC", "0.5")
+    h.between.append(lambda: h.exchange.set_balance("BTC", "0.7"))
+    outcome = await h.checker.check_once()
+    assert outcome is not None and not outcome.all_clear and h.slept[-1] == 30
+    assert h.checker.open_mismatches == {key} and h.published(SendUserMessage) == []
+    h.clear()  # clean at the check and at its re-check: the all-clear, once
+    h.exchange.set_balance("BTC", "0.5")
+    cleared = await h.checker.check_once()
+    assert cleared is not None and cleared.all_clear and h.checker.open_mismatches == frozenset()
+    (ok,) = h.published(SendUserMessage)
+    assert ok.severity is Severity.INFO and "all positions match" in ok.text
+
+
+async def test_without_a_re_check_a_mismatch_is_cleared_after_two_consecutive_clean_checks():
+    h = Harness(confirm_delay_s=0)
+    await h.bus.connect()
+    h.exchange.set_balance("BTC", "0.7")
+    h.positions.set([position("0.5")])
+    await place_stop(h.exchange, "0.5")
+    await h.checker.check_once()
+    assert len(h.checker.open_mismatches) == 1
+    h.clear()
+    h.exchange.set_balance("BTC", "0.5")
+    first_clean = await h.checker.check_once()
+    assert first_clean is not None and not first_clean.all_clear and len(h.checker.open_mismatches) == 1
+    assert h.published(SendUserMessage) == [] and h.slept == []
+    second_clean = await h.checker.check_once()
+    assert second_clean is not None and second_clean.all_clear and h.checker.open_mismatches == frozenset()
+    (ok,) = h.published(SendUserMessage)
+    assert ok.kind == MESSAGE_KIND and ok.severity is Severity.INFO
+
+
+async def test_a_mismatch_back_after_one_clean_check_is_not_told_again_as_new():
+    h = Harness(confirm_delay_s=0)
+    await h.bus.connect()
+    h.exchange.set_balance("BTC", "0.7")
+    h.positions.set([position("0.5")])
+    await place_stop(h.exchange, "0.5")
+    await h.checker.check_once()
+    (first_seen,) = h.published(PositionMismatchFound)
+    h.clear()
+    h.exchange.set_balance("BTC", "0.5")
+    await h.checker.check_once()  # one clean check
+    h.exchange.set_balance("BTC", "0.7")
+    await h.checker.check_once()  # back: the same mismatch, no new message
+    (again,) = h.published(PositionMismatchFound)
+    assert again.first_seen_ms == first_seen.first_seen_ms
+    assert h.published(SendUserMessage) == []
+
+
+async def test_failing_checks_tell_the_user_once_after_the_setting_and_once_when_they_work_again(h: Harness):
+    h.exchange.set_balance("BTC", "0.5")
+    h.positions.set([position("0.5")])
+    await place_stop(h.exchange, "0.5")
+    h.positions.fail_next(5)
+    for _ in range(2):
+        assert await h.checker.check_once() is None
+    assert h.bus.published == []  # two failures: below CHECKER_ALERT_AFTER_FAILURES (3)
+    for _ in range(3):
+        assert await h.checker.check_once() is None
+    (failing,) = h.published(SendUserMessage)  # one message for the third, fourth and fifth failures
+    assert (failing.kind, failing.severity, failing.tags["state"]) == (FAILING_KIND, Severity.ERROR, "failing")
+    assert "3 times in a row" in failing.text and "UnreadablePositions" in failing.text
+    assert h.checker.consecutive_failures == 5 and not h.checker.health.ready
+    h.clear()
+    assert await h.checker.check_once() is not None
+    (back,) = h.published(SendUserMessage)
+    assert (back.kind, back.severity, back.tags["state"]) == (FAILING_KIND, Severity.INFO, "recovered")
+    assert h.checker.consecutive_failures == 0 and h.checker.health.ready
+    h.clear()
+    assert await h.checker.check_once() is not None
+    assert h.published(SendUserMessage) == []  # working checks tell nothing more
+
+
+async def test_a_failure_streak_shorter_than_the_setting_tells_nothing_and_starts_again_after_a_success(h: Harness):
+    h.exchange.set_balance("BTC", "0.5")
+    h.positions.set([position("0.5")])
+    await place_stop(h.exchange, "0.5")
+    for _ in range(3):
+        h.positions.fail_next(2)
+        assert await h.checker.check_once() is None
+        assert await h.checker.check_once() is None
+        assert await h.checker.check_once() is not None
+    assert h.published(SendUserMessage) == [] and h.checker.failures == 6
+
+
 async def test_the_events_cross_the_bus_and_decode(h: Harness):
     seen: list[Envelope] = []
     sub = Subscription(
@@ -254,3 +351,13 @@ def test_checker_settings_parse_and_refuse_bad_values():
         load_settings(CheckerSettings, checker_ignore_assets="BNB,B-X")
     with pytest.raises(SettingsError, match="CHECKER_INTERVAL_S"):
         load_settings(CheckerSettings, checker_interval_s="0")
+    assert load_settings(CheckerSettings).checker_alert_after_failures == 3
+    with pytest.raises(SettingsError, match="CHECKER_ALERT_AFTER_FAILURES"):
+        load_settings(CheckerSettings, checker_alert_after_failures="0")
+
+
+@pytest.mark.parametrize("account", ["acc.1", "a b", "", "x" * 65, "a#b"])
+def test_a_checker_account_that_would_split_a_routing_key_is_refused(account: str):
+    with pytest.raises(SettingsError, match="CHECKER_ACCOUNT"):
+        load_settings(CheckerSettings, checker_account=account)
+    assert load_settings(CheckerSettings, checker_account="main_acc-2").checker_account == "main_acc-2"

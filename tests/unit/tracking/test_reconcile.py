@@ -23,7 +23,7 @@ ETH = SymbolFilters(
     "ETHUSDT", step_size=D("0.001"), min_qty=D("0.001"), min_notional=D("5"), base_asset="ETH", quote_asset="USDT"
 )
 FILTERS = {f.symbol: f for f in (BTC, ETH)}
-PRICES = {"BTCUSDT": D("50000"), "ETHUSDT": D("2000")}
+PRICES = {"BTCUSDT": D("50000"), "ETHUSDT": D("2000"), "BNBUSDT": D("600")}
 CONF = ReconcileSettings(quote_asset="USDT", tolerance_quote=D("1"))
 _trade_ids = iter(range(1, 10**9))
 
@@ -87,7 +87,7 @@ def test_a_balance_without_a_position_is_reported_with_its_value():
 def test_a_position_without_balance_is_reported():
     (m,) = check([position("0.5")], [], [stop("0.5")])
     assert (m.kind, m.edge, m.expected, m.actual, m.difference) == (
-        MismatchKind.POSITION_WITHOUT_BALANCE, "edge70", D("0.5"), D(0), D("-0.5"),
+        MismatchKind.POSITION_WITHOUT_BALANCE, None, D("0.5"), D(0), D("-0.5"),
     )  # fmt: skip
 
 
@@ -120,7 +120,7 @@ def test_several_kinds_come_sorted_by_asset_then_kind():
     assert kinds(found) == [
         ("balance_without_position", "ADA", None),
         ("position_without_stop", "BTC", "edge70"),
-        ("position_without_balance", "BTC", "edge70"),
+        ("position_without_balance", "BTC", None),
         ("position_without_stop", "ETH", "edge70"),
     ]
     (ada,) = [m for m in found if m.asset == "ADA"]
@@ -202,7 +202,8 @@ def test_buy_orders_and_other_symbols_stops_are_not_stops_of_the_position():
     buy = OrderState("BTCUSDT", 77, "edge70-s1-x", B, OrderType.STOP_LOSS_LIMIT, OrderStatus.NEW, D("0.5"), D(0), D(0))
     limit = OrderState("BTCUSDT", 78, "edge70-x-1", S, OrderType.LIMIT, OrderStatus.NEW, D("0.5"), D(0), D(0))
     found = check([position("0.5")], [bal("BTC", "0", "0.5")], [buy, limit, stop("0.5", symbol="ETHUSDT")])
-    assert kinds(found) == [("position_without_stop", "BTC", "edge70")]
+    # the ETHUSDT stop protects no BTC; it is a leftover stop of edge70, which holds no ETH
+    assert kinds(found) == [("position_without_stop", "BTC", "edge70"), ("stop_quantity_mismatch", "ETH", "edge70")]
 
 
 def test_a_negative_tolerance_is_refused():
@@ -291,3 +292,114 @@ def test_the_result_does_not_depend_on_the_order_of_the_inputs(book, rnd):
     assert again == first
     assert [m.sort_key for m in first] == sorted(m.sort_key for m in first)
     assert len({m.key for m in first}) == len(first)
+
+
+# --- leftover stops, balance keys, third-asset fees -----------------------------------------------------------
+BNB = SymbolFilters(
+    "BNBUSDT", step_size=D("0.001"), min_qty=D("0.001"), min_notional=D("5"), base_asset="BNB", quote_asset="USDT"
+)
+BALANCE_KINDS = (MismatchKind.BALANCE_WITHOUT_POSITION, MismatchKind.POSITION_WITHOUT_BALANCE)
+
+
+def test_a_leftover_stop_of_an_edge_with_no_position_is_reported():
+    # edge71 holds 0.3 BTC with its stop; edge70 closed, but its stop's cancel timed out: it locks edge71's coins
+    held = position("0.3", edge="edge71")
+    found = check([held], [bal("BTC", "0", "0.6")], [stop("0.3", edge="edge71"), stop("0.3", edge="edge70")])
+    (m,) = [m for m in found if m.kind is MismatchKind.STOP_QUANTITY_MISMATCH]
+    assert (m.asset, m.symbol, m.edge, m.expected, m.actual, m.difference) == (
+        "BTC", "BTCUSDT", "edge70", D(0), D("0.3"), D("0.3"),
+    )  # fmt: skip
+    assert "stop of edge70 on BTCUSDT for 0.3 BTC" in m.text and "edge70 holds nothing" in m.text
+    assert m.value_quote == D("15000")
+
+
+def test_a_leftover_stop_over_the_dust_of_a_closed_position_is_reported_and_a_fully_filled_one_is_not():
+    dust = sold(position("0.5"), "0.49995")  # 0.00005 BTC left: below minQty, closed
+    assert dust.closed and dust.quantity == D("0.00005")
+    found = check([dust], [bal("BTC", "0.00005", "0.2")], [stop("0.2")])
+    (m,) = [m for m in found if m.kind not in BALANCE_KINDS]
+    assert (m.kind, m.edge, m.actual) == (MismatchKind.STOP_QUANTITY_MISMATCH, "edge70", D("0.2"))
+    assert "holds only 0.00005 BTC" in m.text
+    assert check([dust], [bal("BTC", "0.00005")], [stop("0.2", executed="0.2")]) == []  # nothing left to sell
+
+
+def test_a_leftover_manual_stop_is_reported_only_when_manual_positions_need_stops():
+    orders = [stop("0.2", edge=None)]
+    assert kinds(check([], [bal("BTC", "0", "0.2")], orders)) == [("balance_without_position", "BTC", None)]
+    strict = ReconcileSettings(tolerance_quote=D("1"), require_stop_for_manual=True)
+    found = check([], [bal("BTC", "0", "0.2")], orders, conf=strict)
+    assert ("stop_quantity_mismatch", "BTC", None) in kinds(found)
+
+
+@given(st.sampled_from(["edge70", "edge71"]), steps, st.integers(min_value=0, max_value=10**6))
+@settings(max_examples=200, deadline=None)
+def test_any_tradable_stop_of_an_edge_without_position_is_reported_once(edge, units, executed_units):
+    qty = units * BTC.step_size
+    executed = min(executed_units * BTC.step_size, qty)
+    other = position("1", edge="edge72")
+    orders = [stop("1", edge="edge72"), stop(str(qty), edge=edge, executed=str(executed))]
+    found = [m for m in check([other], [bal("BTC", "0", "2")], orders) if m.edge == edge]
+    left = qty - executed
+    if left < BTC.min_qty or left * PRICES["BTCUSDT"] < max(BTC.min_notional, CONF.tolerance_quote):
+        assert found == []
+        return
+    (m,) = found
+    assert (m.kind, m.expected, m.actual, m.difference) == (MismatchKind.STOP_QUANTITY_MISMATCH, 0, left, left)
+
+
+def test_a_balance_mismatch_keeps_its_key_when_another_edge_opens_or_closes_a_position():
+    alone = check([position("0.5")], [bal("BTC", "0", "0.2")], [stop("0.5")])
+    (short,) = [m for m in alone if m.kind in BALANCE_KINDS]
+    both = check(
+        [position("0.5"), position("0.3", edge="edge71")],
+        [bal("BTC", "0", "0.5")],
+        [stop("0.5"), stop("0.3", edge="edge71")],
+    )
+    (still,) = [m for m in both if m.kind in BALANCE_KINDS]
+    assert short.key == still.key == ("position_without_balance", "BTC", "-")
+    assert short.edge is None and still.edge is None
+
+
+@given(edges, st.integers(min_value=2_000, max_value=10**6), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_a_balance_mismatch_key_is_kind_and_asset_whoever_holds_it(edge, units, surplus):
+    p = position(str(units * BTC.step_size), edge=edge)  # >= 0.2 BTC: half of it is tradable
+    stops = [stop(str(BTC.quantity_down(p.quantity)), edge=edge)] if edge else []
+    actual = p.quantity * (D("1.5") if surplus else D("0.5"))
+    (m,) = [m for m in check([p], [bal("BTC", str(actual))], stops) if m.kind in BALANCE_KINDS]
+    assert m.key == (m.kind.value, "BTC", "-") and m.edge is None
+
+
+def test_fees_paid_in_bnb_by_other_positions_are_not_a_missing_bnb_position():
+    filters = {**FILTERS, "BNBUSDT": BNB}
+    prices = {**PRICES, "BNBUSDT": D("600")}
+    bnb = (
+        position("1", f=BNB)
+        if False
+        else from_fills([PositionFill(next(_trade_ids), 1, B, D("1"), D("600"), D(0), "USDT", 1_000, "edge70")], BNB)
+    )
+    btc = position("0.5", fee="0.02", fee_asset="BNB")  # paid its commission in BNB
+    orders = [stop("1", symbol="BNBUSDT"), stop("0.5")]
+    balances = {"BNB": bal("BNB", "0", "0.98"), "BTC": bal("BTC", "0", "0.5")}
+    assert [m for m in reconcile([bnb, btc], balances, orders, filters, prices, CONF) if m.kind in BALANCE_KINDS] == []
+    # a real shortfall still shows, net of the fees, and says why the expectation is lower
+    balances["BNB"] = bal("BNB", "0", "0.9")
+    (m,) = [m for m in reconcile([bnb, btc], balances, orders, filters, prices, CONF) if m.kind in BALANCE_KINDS]
+    assert (m.kind, m.expected, m.difference) == (MismatchKind.POSITION_WITHOUT_BALANCE, D("0.98"), D("-0.08"))
+    assert "0.02 BNB paid as fees of other positions" in m.text
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5000), min_size=1, max_size=4))
+@settings(max_examples=100, deadline=None)
+def test_the_expected_bnb_is_the_bnb_held_minus_every_bnb_fee_of_other_positions(fee_units):
+    filters = {**FILTERS, "BNBUSDT": BNB}
+    prices = {**PRICES, "BNBUSDT": D("600")}
+    bnb = from_fills([PositionFill(next(_trade_ids), 1, B, D("10"), D("600"), D(0), "USDT", 1_000, None)], BNB)
+    payers = [
+        position("0.1", edge=f"edge{10 + i}", fee=str(u * D("0.00001")), fee_asset="BNB")
+        for i, u in enumerate(fee_units)
+    ]
+    fees = sum((u * D("0.00001") for u in fee_units), D(0))
+    balances = {"BNB": bal("BNB", str(D("10") - fees)), "BTC": bal("BTC", str(D("0.1") * len(payers)))}
+    stops = [stop("0.1", edge=p.edge) for p in payers]
+    assert reconcile([bnb, *payers], balances, stops, filters, prices, CONF) == []
