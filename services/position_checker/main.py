@@ -11,6 +11,7 @@ from binance_tool.clock import Clock, SystemClock
 from binance_tool.exchange.execution import AccountData, SpotExecution
 from binance_tool.health import Health, HealthServer
 from binance_tool.runtime import run_service
+from services.position_checker.open_store import OpenMismatchStore, RedisOpenMismatchStore
 from services.position_checker.service import SERVICE, CheckerConfig, PositionChecker, Sleep
 from services.position_checker.settings import CheckerSettings
 from services.position_checker.sources import PositionsSource, TrackedPositions
@@ -47,10 +48,12 @@ async def build(
     positions: PositionsSource | None = None,
     clock: Clock | None = None,
     sleep: Sleep | None = None,
+    open_store: OpenMismatchStore | None = None,
 ) -> App:
     """Composition root: tests pass fakes for any part (`exchange` = the account and execution ports)."""
     closers = wiring.Closers()
-    bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=positions is None)
+    need_redis = positions is None or open_store is None
+    bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=need_redis)
     if exchange is None:
         spot = await wiring.spot_exchange(settings)
         closers.add(spot.close)
@@ -58,10 +61,14 @@ async def build(
     if positions is None:
         assert redis is not None
         positions = TrackedPositions(RedisTrackerStore(redis))
+    if open_store is None:
+        assert redis is not None
+        open_store = RedisOpenMismatchStore(redis)
     health = Health()
     checker = PositionChecker(
-        bus, exchange[0], exchange[1], positions, config_of(settings), clock or SystemClock(), health, sleep
-    )
+        bus, exchange[0], exchange[1], positions, config_of(settings), clock or SystemClock(), health, sleep,
+        open_store,
+    )  # fmt: skip
     return App(checker, bus, health, closers)
 
 

@@ -8,6 +8,8 @@ between two dirty ones is not an all-clear.  Every confirmed mismatch is publish
 user is told (`SendUserMessage`, kind `position-mismatch`) when it first appears and again every `remind_s` while it
 stays, and once with an all-clear when none is left.  Every completed check publishes `PositionsChecked`.
 
+What is being reported is kept in an `OpenMismatchStore` (Redis in production) across restarts.
+
 A check that cannot read its inputs (or publish) reports nothing, marks the service not ready and is retried at the
 next tick; after `alert_after_failures` consecutive failed checks the user is told once (error, kind
 `position-check-failing`), and told again (info) when a check completes again.
@@ -33,6 +35,7 @@ from binance_tool.health import Health
 from binance_tool.tracking.reconcile import Mismatch, ReconcileSettings
 from services.position_checker.check import CheckResult, check_positions
 from services.position_checker.check import confirmed as confirmed_mismatches
+from services.position_checker.open_store import OpenMismatchStore
 from services.position_checker.sources import PositionsSource
 
 SERVICE = "position-checker"
@@ -88,8 +91,11 @@ class PositionChecker:
         clock: Clock,
         health: Health | None = None,
         sleep: Sleep | None = None,
+        open_store: OpenMismatchStore | None = None,
     ) -> None:
         self.publisher = publisher
+        self._open_store = open_store
+        self._open_loaded = open_store is None
         self.account_data = account_data
         self.execution = execution
         self.positions = positions
@@ -135,6 +141,13 @@ class PositionChecker:
     async def check_once(self) -> CheckOutcome | None:
         """One check (with its re-check); None when it could not complete (nothing is reported then)."""
         try:
+            if not self._open_loaded:  # what was being reported before a restart
+                assert self._open_store is not None
+                loaded = await self._open_store.load(self.config.account)
+                self._open = {k: _Open(f, t, c) for k, (f, t, c) in loaded.items()}
+                self._open_loaded = True
+                if self._open:
+                    self.log.info("open_mismatches_restored", count=len(self._open))
             first = await self._read()
             readings = [first]
             if first.mismatches:
@@ -261,6 +274,9 @@ class PositionChecker:
         )
         await self.publisher.publish_many(events)
         self._open = still  # only once published: a failed publish is reported again next time
+        if self._open_store is not None:
+            state = {k: (o.first_seen_ms, o.told_ms, o.clean) for k, o in still.items()}
+            await self._open_store.save(c.account, state)
         for m in confirmed:
             self.log.warning(
                 "position_mismatch",

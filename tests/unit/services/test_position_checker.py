@@ -20,6 +20,7 @@ from binance_tool.exchange.fake_execution import FakeSpotExchange
 from binance_tool.tracking import Position, PositionFill, position_from_fills
 from binance_tool.trading.filters import SymbolFilters
 from services.position_checker.main import build
+from services.position_checker.open_store import InMemoryOpenMismatchStore
 from services.position_checker.service import FAILING_KIND, MESSAGE_KIND, CheckerConfig, PositionChecker
 from services.position_checker.settings import CheckerSettings
 from services.position_checker.sources import InMemoryPositions, TrackedPositions
@@ -59,7 +60,13 @@ async def place_stop(exchange: FakeSpotExchange, qty: str, signal: str = "sig-1"
 class Harness:
     """The checker on fakes; `between` runs during the confirm delay (what changes before the re-check)."""
 
-    def __init__(self, confirm_delay_s: float = 30, remind_s: float = 4 * 3600, alert_after: int = 3) -> None:
+    def __init__(
+        self,
+        confirm_delay_s: float = 30,
+        remind_s: float = 4 * 3600,
+        alert_after: int = 3,
+        open_store: InMemoryOpenMismatchStore | None = None,
+    ) -> None:
         self.exchange = FakeSpotExchange([BTC], balances={"USDT": "1000"}, prices={"BTCUSDT": "50000"})
         self.positions = InMemoryPositions()
         self.clock = FixedClock(T0)
@@ -70,8 +77,9 @@ class Harness:
             "default", CheckerSettings().reconcile_settings(), 900, confirm_delay_s, remind_s, alert_after
         )
         self.checker = PositionChecker(
-            self.bus, self.exchange, self.exchange, self.positions, config, self.clock, sleep=self._sleep
-        )
+            self.bus, self.exchange, self.exchange, self.positions, config, self.clock, sleep=self._sleep,
+            open_store=open_store,
+        )  # fmt: skip
 
     async def _sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -361,3 +369,26 @@ def test_a_checker_account_that_would_split_a_routing_key_is_refused(account: st
     with pytest.raises(SettingsError, match="CHECKER_ACCOUNT"):
         load_settings(CheckerSettings, checker_account=account)
     assert load_settings(CheckerSettings, checker_account="main_acc-2").checker_account == "main_acc-2"
+
+
+async def test_a_restart_neither_tells_again_what_was_told_nor_forgets_the_all_clear():
+    store = InMemoryOpenMismatchStore()
+    before = Harness(confirm_delay_s=0, open_store=store)
+    await before.bus.connect()
+    before.exchange.set_balance("BTC", "0.7")
+    before.positions.set([position("0.5")])
+    await place_stop(before.exchange, "0.5")
+    await before.checker.check_once()
+    assert len(before.published(SendUserMessage)) == 1  # told once, then the process restarts
+    after = Harness(confirm_delay_s=0, open_store=store)  # a new process, the same Redis state
+    await after.bus.connect()
+    after.exchange, after.checker.account_data, after.checker.execution = (before.exchange,) * 3
+    after.positions.set([position("0.5")])
+    after.clock.advance(HOUR)
+    await after.checker.check_once()
+    assert after.published(SendUserMessage) == [] and len(after.published(PositionMismatchFound)) == 1
+    before.exchange.set_balance("BTC", "0.5")  # fixed while the checker was down
+    await after.checker.check_once()
+    await after.checker.check_once()
+    (ok,) = after.published(SendUserMessage)
+    assert ok.severity is Severity.INFO and after.checker.open_mismatches == frozenset()
