@@ -1,6 +1,6 @@
 """Binance spot JSON → the execution port's values (Decimal from the exchange's strings, never through float).
 
-Order types and statuses the port does not model (LIMIT_MAKER, TAKE_PROFIT..., an order list's PENDING_NEW) raise
+Order types and statuses the port does not model (an order list's PENDING_NEW, a type Binance adds later) raise
 `UnsupportedOrder`; list readers skip such orders with a warning instead of failing the whole answer.
 """
 

@@ -31,9 +31,19 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Every spot order type Binance reports.  Our services place MARKET, LIMIT and STOP_LOSS_LIMIT
+    (`PLACEABLE_ORDER_TYPES`); the others are read and tracked (orders placed by hand, OCO legs)."""
+
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+    STOP_LOSS = "STOP_LOSS"
+    LIMIT_MAKER = "LIMIT_MAKER"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+
+
+PLACEABLE_ORDER_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT})
 
 
 class TimeInForce(StrEnum):

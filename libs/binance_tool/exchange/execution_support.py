@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 from binance_tool.exchange.execution import (
+    PLACEABLE_ORDER_TYPES,
     ExchangeUnavailable,
     OrderOutcome,
     OrderRequest,
@@ -44,6 +45,8 @@ def check_order(request: OrderRequest, filters: SymbolFilters | None) -> OrderRe
             "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.",
             -1100,
         )
+    if request.type not in PLACEABLE_ORDER_TYPES:
+        return denied(f"Invalid orderType: {request.type.value} orders are read and tracked, not placed here.", -1116)
     needs_price = request.type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT)
     for name, value, wanted in (
         ("price", request.price, needs_price),

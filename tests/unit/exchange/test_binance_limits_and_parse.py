@@ -166,7 +166,9 @@ def test_account_positions_and_unmodelled_events():
     pos = parse.user_event({"e": "outboundAccountPosition", "E": 2, "u": 1, "B": [{"a": "ETH", "f": "10.5", "l": "0"}]})
     assert isinstance(pos, parse.AccountPosition) and pos.balances[0].free == Decimal("10.5")
     assert parse.user_event({"e": "balanceUpdate", "E": 1, "a": "BTC", "d": "1", "T": 1}) is None
-    assert parse.user_event(EXECUTION_REPORT | {"o": "TAKE_PROFIT_LIMIT"}) is None  # skipped with a warning
+    assert parse.user_event(EXECUTION_REPORT | {"o": "SOME_NEW_TYPE"}) is None  # skipped with a warning
+    take_profit = parse.user_event(EXECUTION_REPORT | {"o": "TAKE_PROFIT_LIMIT"})  # read and tracked, not placed
+    assert isinstance(take_profit, parse.ExecutionReport) and take_profit.type is OrderType.TAKE_PROFIT_LIMIT
 
 
 def test_a_cancel_answer_carries_the_orders_own_client_id():
@@ -202,11 +204,23 @@ def test_floats_are_refused_and_unmodelled_orders_skipped_in_lists():
         "orderId": 1,
         "clientOrderId": "a",
         "side": "BUY",
-        "type": "LIMIT_MAKER",
+        "type": "SOME_NEW_TYPE",
         "status": "NEW",
         "origQty": "1",
         "executedQty": "0",
         "cummulativeQuoteQty": "0",
     }
     assert parse.order_states([row, row | {"type": "LIMIT", "orderId": 2}])[0].order_id == 2
+    kinds = [o.type for o in parse.order_states([row | {"type": t, "orderId": i} for i, t in enumerate(
+        ("LIMIT_MAKER", "STOP_LOSS", "TAKE_PROFIT"))])]  # fmt: skip
+    assert kinds == [OrderType.LIMIT_MAKER, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT]
     assert parse.fmt(Decimal("1E-8")) == "0.00000001"
+
+
+def test_order_types_that_are_only_read_are_refused_at_placement():
+    from binance_tool.exchange.execution import OrderOutcome, OrderRequest, Side
+    from binance_tool.exchange.execution_support import check_order
+
+    request = OrderRequest("BTCUSDT", Side.SELL, OrderType.STOP_LOSS, Decimal("1"), "edge70-x", None, Decimal("90"))
+    refused = check_order(request, None)
+    assert refused is not None and refused.outcome is OrderOutcome.DENIED and refused.code == -1116

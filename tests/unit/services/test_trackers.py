@@ -363,3 +363,19 @@ async def test_a_filled_order_missing_a_fill_is_repaired_from_the_exchanges_trad
     # republished with the id the stream would have given: the lost report itself, not a new fact
     assert first_fill.event_id in {e.event_id for e in bus.published if isinstance(e, ExecutionReportReceived)}
     assert trades.calls == 1
+
+
+async def test_orders_of_types_we_never_place_are_tracked_too():
+    """An OCO's take-profit leg (LIMIT_MAKER) or a stop-market placed by hand: the order is tracked, its fill counts."""
+    service = await make()
+    for order_id, kind in ((1, "LIMIT"), (2, "LIMIT_MAKER")):
+        side = "BUY" if kind == "LIMIT" else "SELL"
+        for r in order_reports(order_id, side, [(10 + order_id, "0.5", "100")], order_id * 1_000):
+            await service.on_execution_report(r.model_copy(update={"order_type": kind}))
+    orders = await service.store.orders("default", "BTCUSDT")
+    assert [(o.type.value, o.status) for o in orders] == [
+        ("LIMIT", OrderStatus.FILLED),
+        ("LIMIT_MAKER", OrderStatus.FILLED),
+    ]
+    (record,) = await service.store.positions("default")
+    assert record.position.closed and record.position.sold_qty == D("0.5")

@@ -403,3 +403,14 @@ def test_the_expected_bnb_is_the_bnb_held_minus_every_bnb_fee_of_other_positions
     balances = {"BNB": bal("BNB", str(D("10") - fees)), "BTC": bal("BTC", str(D("0.1") * len(payers)))}
     stops = [stop("0.1", edge=p.edge) for p in payers]
     assert reconcile([bnb, *payers], balances, stops, filters, prices, CONF) == []
+
+
+def test_a_stop_market_order_protects_a_position_and_a_take_profit_does_not():
+    from dataclasses import replace as _replace
+
+    stop_market = _replace(stop("0.5"), type=OrderType.STOP_LOSS, price=D(0))
+    assert check([position("0.5")], [bal("BTC", "0", "0.5")], [stop_market]) == []
+    take_profit = _replace(stop("0.5"), type=OrderType.TAKE_PROFIT_LIMIT)
+    assert kinds(check([position("0.5")], [bal("BTC", "0", "0.5")], [take_profit])) == [
+        ("position_without_stop", "BTC", "edge70")
+    ]
