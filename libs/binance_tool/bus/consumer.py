@@ -222,7 +222,10 @@ class AmqpConsumer:
             for item in firsts:
                 assert item.event is not None
                 groups.setdefault(key_of(item.event), []).append(item)
-            await asyncio.gather(*(run_in_order(g) for g in groups.values()))
+            outcomes = await asyncio.gather(*(run_in_order(g) for g in groups.values()), return_exceptions=True)
+            for outcome in outcomes:  # every group has finished: only then is a failure raised (as sequentially)
+                if isinstance(outcome, BaseException):
+                    raise outcome
         for item in valid:
             if item.duplicate_of is not None:
                 item.outcome = item.duplicate_of.outcome
