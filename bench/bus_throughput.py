@@ -33,6 +33,7 @@ from binance_tool.bus.amqp import AmqpBus
 from binance_tool.bus.api import Binding, Delivery, Subscription
 from binance_tool.config.settings import BusSettings, RedisSettings
 from binance_tool.events import CandleClosed, Envelope, Market
+from binance_tool.runtime import _event_loop_runner
 from binance_tool.state.idempotency import RedisIdempotencyStore
 
 MARKET = Market.spot("BTC", "USDT")
@@ -167,4 +168,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    _event_loop_runner()(main())  # uvloop, as the services run (binance_tool.runtime)
