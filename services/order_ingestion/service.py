@@ -147,36 +147,39 @@ class OrderIngestionService:
 
     async def _follow(self, events: AsyncIterator[UserEvent]) -> None:
         """Read the stream in one task and publish in another: what arrives while a publish is being confirmed is
-        published next as one batch (confirms pipelined), in stream order.  The stream's failure is raised here."""
-        queue: asyncio.Queue[UserEvent | None] = asyncio.Queue(maxsize=self._max_batch * 20)
+        published next as one batch (confirms pipelined), in stream order.  When the stream ends, what is buffered
+        is still published; the stream's failure is raised here.  If publishing fails (or this is cancelled), the
+        reader is cancelled too — nothing waits on a full buffer — and the caller back-fills from REST."""
+        queue: asyncio.Queue[UserEvent] = asyncio.Queue(maxsize=self._max_batch * 20)
 
         async def pump() -> None:
-            try:
-                async for event in events:
-                    await queue.put(event)
-            finally:
-                await queue.put(None)  # the end: what is buffered is still published
+            async for event in events:
+                await queue.put(event)
 
         pumper = asyncio.create_task(pump())
         try:
-            ended = False
-            while not ended:
-                first = await queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < self._max_batch and not queue.empty():
-                    item = queue.get_nowait()
-                    if item is None:
-                        ended = True
+            while True:
+                if queue.empty():
+                    if pumper.done():
                         break
-                    batch.append(item)
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({getter, pumper}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await getter
+                        continue  # the stream ended: publish what is left, then stop
+                    batch = [getter.result()]
+                else:
+                    batch = []
+                while len(batch) < self._max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
                 await self.handle_many(batch)
             await pumper  # the stream's exception, if it failed
         finally:
             if not pumper.done():
                 pumper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pumper
 
     async def on_stream_gap(self) -> None:
@@ -237,8 +240,10 @@ class OrderIngestionService:
         for symbol in self.symbols:
             total += await self._backfill_symbol(symbol)
         now = self._clock.now_ms()
-        balances = await self._account.balances()
+        # the exchange's time is read *before* the balances: the snapshot is stamped no later than what it shows,
+        # so a stream update of a change made meanwhile (stamped later) still wins over it downstream
         server_ms = await self._account.server_time_ms()
+        balances = await self._account.balances()
         await self._bus.publish_many([reports.balances_snapshot(balances, self.origin, server_ms, now)])
         self._contiguous = True
         self.stats.backfills += 1

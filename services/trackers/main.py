@@ -92,6 +92,8 @@ async def refresh_prices_forever(app: App, settings: TrackersSettings, stop: asy
             await app.portfolio.refresh_prices(settings.trackers_account)
         except ExchangeUnavailable as exc:
             log.warning("prices_unavailable", error=str(exc), retry_in_s=settings.trackers_prices_refresh_s)
+        except Exception as exc:  # Redis or the bus: logged, tried again at the next tick (never a silent stop)
+            log.error("portfolio_revaluation_failed", error=repr(exc), retry_in_s=settings.trackers_prices_refresh_s)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.trackers_prices_refresh_s)
 

@@ -57,7 +57,8 @@ def valuation(
         )
         for b in sorted(held, key=lambda b: (-(value.values.get(b.asset) or Decimal(0)), b.asset))
     )
-    event_id = PortfolioValued.id_for(account, reason, balances_time, prices_time_ms)
+    contents = ";".join(f"{b.asset}:{b.free}:{b.locked}" for b in sorted(held, key=lambda b: b.asset))
+    event_id = PortfolioValued.id_for(account, reason, balances_time, prices_time_ms, contents)
     return PortfolioValued(
         event_id=event_id,
         correlation_id=event_id,

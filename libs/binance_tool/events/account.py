@@ -173,5 +173,7 @@ class PortfolioValued(Envelope):
     prices_time_ms: int = Field(ge=0)  # when the prices were read (0: none yet)
 
     @staticmethod
-    def id_for(account: str, reason: str, balances_time_ms: int, prices_time_ms: int) -> uuid.UUID:
-        return deterministic_id("PortfolioValued", account, reason, balances_time_ms, prices_time_ms)
+    def id_for(account: str, reason: str, balances_time_ms: int, prices_time_ms: int, holdings: str) -> uuid.UUID:
+        """`holdings`: the balances valued, e.g. "BTC:0.5:0;USDT:90:0" (a late report of another asset leaves the
+        newest balance time as it was, so the contents are part of the id)."""
+        return deterministic_id("PortfolioValued", account, reason, balances_time_ms, prices_time_ms, holdings)

@@ -297,3 +297,38 @@ async def test_start_up_waits_for_an_unavailable_exchange_before_reporting_ready
     async with running(ex, relays, InMemoryOrderCursorStore()) as r:
         assert r.service.health.ready and r.service.stats.backfills == 1
         assert [e.source for e in r.bus.published] == ["rest-snapshot"]
+
+
+class _FailingPublisher:
+    """A broker that refuses every publish (a hand-written Publisher)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def publish(self, event) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events) -> None:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        raise ConnectionError("broker unavailable")
+
+
+async def test_a_failing_publish_ends_the_stream_reader_instead_of_hanging_on_a_full_buffer():
+    from binance_tool.exchange.execution import AccountPosition, Balance
+    from services.order_ingestion.service import OrderIngestionService
+
+    async def endless():
+        i = 0
+        while True:  # a stream that keeps delivering: the buffer fills while the publish fails
+            i += 1
+            yield AccountPosition(i, i, (Balance("USDT", D(i), D(0)),))
+            await asyncio.sleep(0)
+
+    publisher = _FailingPublisher()
+    service = OrderIngestionService(
+        publisher, FakeSpotExchange(), InMemoryOrderCursorStore(), FixedClock(1), ["BTCUSDT"], max_batch=1
+    )
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(service._follow(endless()), 5)
+    assert publisher.calls == 1

@@ -153,3 +153,11 @@ async def test_without_a_bnb_price_the_fee_is_listed_not_guessed():
     exchange.unavailable_next()
     assert await TickerCommissionPrices(exchange).price("BNB", "USDT") is None
     assert await TickerCommissionPrices(exchange).price("BNB", "USDT") is None  # no BNBUSDT listed
+
+
+async def test_a_late_report_of_another_asset_is_a_new_valuation_not_a_duplicate():
+    portfolio, _ = await tracker()
+    first = await portfolio.on_balances(balances_event(2_000, BTC="1"))
+    late = await portfolio.on_balances(balances_event(1_000, ETH="3"))  # older, but news for ETH
+    assert first is not None and late is not None and late.balances_time_ms == first.balances_time_ms
+    assert late.event_id != first.event_id  # downstream dedup must not drop it
