@@ -88,6 +88,7 @@ class OrderIngestionService:
         self._max_batch = max(1, max_batch)
         self._lock = asyncio.Lock()  # one publisher at a time: stream events and back-fills do not interleave
         self._contiguous = False  # back-filled since the last gap: the stream may move the trade cursor
+        self._subscribed = True  # the stream was known to be subscribed before the last back-fill read REST
 
     # --- running ------------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,7 +101,7 @@ class OrderIngestionService:
             while not stop.is_set():
                 before = self._subscriptions()
                 reader = asyncio.create_task(self._follow(self._account.user_events()))
-                await self._wait_subscribed(before, reader)
+                self._subscribed = await self._wait_subscribed(before, reader)
                 if not await self.backfill(reason, stop=stop):
                     break  # stopped while waiting for the exchange
                 if not self.health.ready:
@@ -132,18 +133,21 @@ class OrderIngestionService:
         value = getattr(self._account, "user_stream_subscriptions", None)
         return value if isinstance(value, int) else None
 
-    async def _wait_subscribed(self, before: int | None, reader: asyncio.Task[None]) -> None:
+    async def _wait_subscribed(self, before: int | None, reader: asyncio.Task[None]) -> bool:
         """Back-fill only once the stream is subscribed (what happens after the REST read then comes by the
-        stream).  Adapters that count their subscriptions are waited for, up to `subscribe_wait_s`."""
+        stream).  Adapters that count their subscriptions are waited for, up to `subscribe_wait_s`; False when
+        the wait timed out (the stream may then miss what happens between the REST read and the subscription, so
+        it must not move the trade cursors until the next back-fill)."""
         await asyncio.sleep(0)
         if before is None:
-            return
+            return True
         deadline = time.monotonic() + self._subscribe_wait_s
         while (now := self._subscriptions()) is not None and now <= before and not reader.done():
             if time.monotonic() > deadline:
                 self.log.warning("user_stream_not_subscribed_yet_backfilling_anyway", wait_s=self._subscribe_wait_s)
-                return
+                return False
             await asyncio.sleep(0.02)
+        return True
 
     async def _follow(self, events: AsyncIterator[UserEvent]) -> None:
         """Read the stream in one task and publish in another: what arrives while a publish is being confirmed is
@@ -186,6 +190,7 @@ class OrderIngestionService:
         """The adapter re-subscribed after a drop: back-fill before its next event is handled."""
         self.stats.gaps += 1
         self._contiguous = False
+        self._subscribed = True  # the adapter calls this once it has re-subscribed
         self.log.warning("user_stream_gap_backfilling")
         await self.backfill("stream-gap")
 
@@ -245,7 +250,7 @@ class OrderIngestionService:
         server_ms = await self._account.server_time_ms()
         balances = await self._account.balances()
         await self._bus.publish_many([reports.balances_snapshot(balances, self.origin, server_ms, now)])
-        self._contiguous = True
+        self._contiguous = self._subscribed  # the stream may move the cursors only if it was there before the reads
         self.stats.backfills += 1
         self.stats.backfilled_reports += total
         self.log.info("orders_backfilled", reason=reason, reports=total, symbols=len(self.symbols))
