@@ -221,6 +221,13 @@ class SpotExecutor:
         if not order.status.is_open:
             record.state = TradeState.OPEN if record.executed_qty > 0 else TradeState.NOT_ENTERED
 
+    @staticmethod
+    def _count_stop_fill(record: TradeRecord, stop: OrderState | None) -> None:
+        """A stop leaves (cancelled by us or behind our back, expired): what it sold before is an exit."""
+        if stop is not None and stop.executed_qty > 0:
+            record.exit_qty += stop.executed_qty
+            record.exit_quote += stop.cummulative_quote_qty
+
     async def _own_quantity(self, record: TradeRecord) -> Decimal:
         """What this trade holds: the entry's executed quantity less the commission its trades paid in the base
         asset (read from `myTrades`), less what was sold.  The balance may hold more (another edge, a manual buy,
@@ -263,6 +270,15 @@ class SpotExecutor:
             cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
             if cancelled.order is not None:
                 orders.append(summary("replaced-stop", cancelled.order))
+                self._count_stop_fill(record, cancelled.order)
+            elif cancelled.outcome is OrderOutcome.REJECTED:  # it filled meanwhile: what it sold is gone
+                self._count_stop_fill(record, await self._safe_get(record.symbol, record.stop_client_id))
+            record.stop_client_id, record.stop_qty = None, ZERO
+            own = await self._own_quantity(record)
+            target = filters.quantity_down(min(own, held))
+            if target <= 0 or filters.violations(target, limit):
+                await self.store.save(record)
+                return Outcome(TradeStatus.ENTERED, "the stop had already sold what the trade held", record, orders)
         placed = await self._place_stop(record, target, stop, limit)
         if placed.outcome is OrderOutcome.ACCEPTED and placed.order is not None:
             orders.append(summary("stop", placed.order))
@@ -358,11 +374,9 @@ class SpotExecutor:
                 cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
                 if cancelled.order is not None:
                     orders.append(summary("cancelled-stop", cancelled.order))
+                    self._count_stop_fill(record, cancelled.order)  # a partial fill before the cancel
                 elif cancelled.outcome is OrderOutcome.REJECTED:
-                    stop = await self._safe_get(record.symbol, record.stop_client_id)
-                    if stop is not None and stop.executed_qty > 0:
-                        record.exit_qty += stop.executed_qty
-                        record.exit_quote += stop.cummulative_quote_qty
+                    self._count_stop_fill(record, await self._safe_get(record.symbol, record.stop_client_id))
                 record.stop_client_id, record.stop_qty = None, ZERO
             sold = await self._sell_all(record, filters, "exit")
             if sold.status is not TradeStatus.CLOSED and record.executed_qty > record.exit_qty:
@@ -401,6 +415,9 @@ class SpotExecutor:
             cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
             if cancelled.outcome is not OrderOutcome.ACCEPTED:
                 return Outcome(TradeStatus.REJECTED_BY_EXCHANGE, f"cancel failed: {cancelled.reason}", record)
+            self._count_stop_fill(record, cancelled.order)  # a partial fill: the new stop covers only the rest
+            sold_by_it = cancelled.order.executed_qty if cancelled.order is not None else ZERO
+            old = (old[0], old[1], filters.quantity_down(old[2] - sold_by_it))
             placed = await self._place_stop(record, old[2], stop, limit)
             orders = [summary("cancelled-stop", cancelled.order)] if cancelled.order else []
             if placed.outcome is OrderOutcome.ACCEPTED and placed.order is not None:
@@ -457,6 +474,7 @@ class SpotExecutor:
                     log.info("tas_stopped_out", trade_id=record.trade_id, symbol=record.symbol,
                              quantity=str(stop.executed_qty), average_price=str(stop.average_price))  # fmt: skip
                 elif stop is not None and not stop.status.is_open:  # cancelled behind our back: protect again
+                    self._count_stop_fill(record, stop)
                     record.stop_client_id, record.stop_qty = None, ZERO
                     await self._protect(record, settings, filters)
             elif record.executed_qty > record.stop_qty:

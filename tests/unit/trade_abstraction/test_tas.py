@@ -191,3 +191,23 @@ async def test_the_stop_covers_what_the_trade_holds_not_coins_of_another_holder(
     closed = await tas.post("/spot/close", {"edge": "edge70", "symbol": "BTCUSDT"}, token=OPERATOR)
     assert closed.status_code == 200, closed.text
     assert (await tas.exchange.balances())["BTC"].total >= D("0.3")  # the other holder's coins are not sold
+
+
+async def test_what_a_stop_sold_before_it_was_cancelled_is_not_sold_again_from_another_holder(tas: Tas):
+    tas.exchange.set_balance("BTC", D("0.3"))  # another holder's coins
+    assert (await tas.long()).status_code == 201
+    (stop,) = open_orders(tas, OrderType.STOP_LOSS_LIMIT)
+    tas.exchange.fill("BTCUSDT", stop.client_order_id, D("0.4"))  # the stop sells part, then the trade is closed
+    closed = await tas.post("/spot/close", {"edge": "edge70", "symbol": "BTCUSDT"}, token=OPERATOR)
+    assert closed.status_code == 200, closed.text
+    assert (await tas.exchange.balances())["BTC"].total == D("0.3")  # 0.999 − 0.4 sold at market, 0.3 untouched
+
+
+async def test_a_moved_stop_covers_only_what_the_old_one_had_not_sold(tas: Tas):
+    assert (await tas.long()).status_code == 201
+    (stop,) = open_orders(tas, OrderType.STOP_LOSS_LIMIT)
+    tas.exchange.fill("BTCUSDT", stop.client_order_id, D("0.4"))
+    moved = await tas.post("/spot/move-stop", {"edge": "edge70", "symbol": "BTCUSDT", "new_stop_price": "90"})
+    assert moved.status_code == 200, moved.text
+    (new,) = open_orders(tas, OrderType.STOP_LOSS_LIMIT)
+    assert new.orig_qty == D("0.599")
