@@ -138,8 +138,12 @@ class AmqpConsumer:
             if batch:
                 try:
                     await self._process(batch)
-                except Exception:  # a bug here must not kill the consumer; unacked → redelivered on close
-                    self._log.exception("consumer batch failed unexpectedly", size=len(batch))
+                except Exception:  # a bug here must not kill the consumer
+                    self._log.exception("consumer batch failed unexpectedly; requeued", size=len(batch))
+                    # settle the batch now: left unacked, a later batch's multiple-ack would ack it unhandled
+                    for message in batch:
+                        if not message.channel.is_closed:
+                            await self._safely(message.nack(requeue=True))
             if stop:
                 return
 
