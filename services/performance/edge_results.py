@@ -73,10 +73,13 @@ class ClosedPositionFact(_Value):
     # period (same opened_at_ms), the one caused by the later fill is the corrected one (0: recorded before this)
     cause_ms: int = Field(default=0, ge=0)
     cause_trade_id: int = 0
+    # how many fills the tracker's figures were based on (PositionChanged.fills_known): more fills = more knowledge,
+    # so a late fill's corrected close wins even though its fill is older (0: recorded before this field)
+    fills_known: int = Field(default=0, ge=0)
 
     @property
-    def version(self) -> tuple[int, int, int, str]:
-        return (self.cause_ms, self.cause_trade_id, self.closed_at_ms, self.event_id)
+    def version(self) -> tuple[int, int, int, int, str]:
+        return (self.fills_known, self.cause_ms, self.cause_trade_id, self.closed_at_ms, self.event_id)
 
 
 class MarketRecord(_Value):

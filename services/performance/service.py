@@ -77,6 +77,7 @@ def fact_of(event: Envelope, account: str) -> Fact | None:
                 closed_at_ms=event.closed_at_ms if event.closed_at_ms is not None else event.ts_event_ms,
                 cause_ms=event.ts_event_ms,
                 cause_trade_id=event.cause_trade_id,
+                fills_known=event.fills_known,
             )
             return PositionClosed(ref, closed)
     return None

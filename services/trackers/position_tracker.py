@@ -49,6 +49,18 @@ def change_of(before: Position | None, after: Position) -> Change | None:
     return None
 
 
+def corrects_closed_period(before: Position | None, after: Position) -> bool:
+    """A late fill left the position closed and changed the figures of its last holding period (the period P&L,
+    its cost): consumers of "closed" (edge performance) must hear the corrected close of the same period."""
+    return (
+        before is not None
+        and before.closed
+        and after.closed
+        and after.closed_ms is not None
+        and (after.period_realised_pnl, after.period_cost) != (before.period_realised_pnl, before.period_cost)
+    )
+
+
 class PositionTracker:
     def __init__(
         self,
@@ -89,8 +101,10 @@ class PositionTracker:
             price = await self._commission_prices.price(fill.commission_asset, self.quote_asset)
             fill = replace(fill, commission_price=price)
 
-        def decide(before: Position | None, after: Position) -> PositionChanged | None:
+        def decide(before: Position | None, after: Position, late: bool) -> PositionChanged | None:
             kind = change_of(before, after)
+            if kind is None and late and corrects_closed_period(before, after):
+                kind = "closed"  # a late fill changed a closed holding period's figures: its close again, corrected
             return None if kind is None else self._event(event, fill, key, kind, after, now)
 
         applied = await self._store.add_position_fill(key, filters, fill, decide)  # FillConflict propagates
@@ -134,4 +148,5 @@ class PositionTracker:
             closed_at_ms=pos.closed_ms,
             period_realised_pnl=pos.period_realised_pnl,
             period_cost=pos.period_cost,
+            fills_known=pos.fill_count,
         )

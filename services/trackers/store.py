@@ -35,8 +35,9 @@ from services.trackers.records import PositionHead, PositionRecord, fill_from_js
 
 T = TypeVar("T")
 OrderChange = Callable[[TrackedOrder | None], TrackedOrder]
-# (position before the fill — None when it had no fill —, after) → the event the fill causes, if any
-DecideEvent = Callable[[Position | None, Position], PositionChanged | None]
+# (position before the fill — None when it had no fill —, after, whether the fill was late: sorted before a fill
+# already folded) → the event the fill causes, if any
+DecideEvent = Callable[[Position | None, Position, bool], PositionChanged | None]
 
 
 class ContentionError(RuntimeError):
@@ -164,11 +165,12 @@ class InMemoryTrackerStore:
             event = None if ev is None else PositionChanged.model_validate_json(ev)
             return FillApplied(head.position, head.position, event, new=False)
         before = head.position if head.position.fill_count else None
-        if follows(head.position, fill):
+        late = not follows(head.position, fill)
+        if not late:
             after = fold_fill(head.position, fill, head.filters, head.prices)
         else:
             after = refold(head, fill, [fill_from_json(f) for f in fills.values()])
-        event = decide(before, after)
+        event = decide(before, after, late)
         self.data[position_key(key)] = PositionHead(
             head.account, head.base_asset, head.edge, head.filters, after, head.prices
         ).to_json()
@@ -273,11 +275,12 @@ class RedisTrackerStore:
                 event = None if ev is None else PositionChanged.model_validate_json(ev)
                 return FillApplied(head.position, head.position, event, new=False)
             before = head.position if head.position.fill_count else None
-            if follows(head.position, fill):
+            late = not follows(head.position, fill)
+            if not late:
                 after = fold_fill(head.position, fill, head.filters, head.prices)
             else:
                 after = refold(head, fill, [fill_from_json(f) for f in (await self._r.hgetall(fills_key)).values()])
-            event = decide(before, after)
+            event = decide(before, after, late)
             new_head = PositionHead(head.account, head.base_asset, head.edge, head.filters, after, head.prices)
             args = [raw, new_head.to_json(), position_member(key), tid, fill_to_json(fill),
                     "" if event is None else event.model_dump_json()]  # fmt: skip

@@ -234,13 +234,15 @@ class SpotExecutor:
         dust): a stop or an exit never sells that.  Raises ExchangeUnavailable."""
         if record.entry_order_id is None or record.executed_qty <= 0:
             return record.executed_qty - record.exit_qty
-        trades = await self.account.my_trades(record.symbol)
-        base_fee = sum(
-            (t.commission for t in trades
-             if t.order_id == record.entry_order_id and t.commission_asset == record.base_asset),
-            ZERO,
-        )  # fmt: skip
-        return record.executed_qty - base_fee - record.exit_qty
+        if record.entry_base_fee_for != record.executed_qty:  # read once per filled quantity (not every sweep)
+            trades = await self.account.my_trades(record.symbol)  # the most recent 1000: an active trade's fills
+            record.entry_base_fee = sum(
+                (t.commission for t in trades
+                 if t.order_id == record.entry_order_id and t.commission_asset == record.base_asset),
+                ZERO,
+            )  # fmt: skip
+            record.entry_base_fee_for = record.executed_qty
+        return record.executed_qty - record.entry_base_fee - record.exit_qty
 
     # --- protection: the stop covers what has filled -------------------------------------------------------
     async def _protect(self, record: TradeRecord, settings: ExecutionSettings, filters: SymbolFilters) -> Outcome:

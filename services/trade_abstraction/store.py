@@ -54,6 +54,9 @@ class TradeRecord(BaseModel):
     stop_qty: Decimal = Decimal(0)
     exit_client_id: str | None = None
     exit_qty: Decimal = Decimal(0)
+    # commission the entry's trades paid in the base asset, read from myTrades when `executed_qty` was this
+    entry_base_fee: Decimal = Decimal(0)
+    entry_base_fee_for: Decimal = Decimal(0)
     exit_quote: Decimal = Decimal(0)
     closed_ms: int | None = None
     note: str = ""

@@ -134,6 +134,9 @@ class PositionChanged(Envelope):
     # its realised P&L net of fees and the quote spent on its buys (fees included); return = pnl / cost
     period_realised_pnl: Decimal = Decimal(0)
     period_cost: Decimal = Decimal(0)
+    # how many fills the figures are based on: of two events about one holding period, the one with more fills
+    # knows more (a late fill's corrected "closed" has more than the first "closed", whatever their fill times)
+    fills_known: int = Field(default=0, ge=0)
 
     @staticmethod
     def id_for(account: str, base_asset: str, edge: str | None, trade_id: int) -> uuid.UUID:

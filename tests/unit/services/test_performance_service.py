@@ -340,3 +340,31 @@ def test_a_bad_performance_setting_fails_naming_the_variable(monkeypatch, var, v
     with pytest.raises(SettingsError) as exc:
         load_settings(PerformanceSettings)
     assert var in exc.value.message
+
+
+async def test_a_late_fill_inside_a_closed_period_publishes_its_corrected_close_and_the_totals_follow():
+    """The real position-tracker: a partial sell at t2 is learnt after the close at t3 — the position stays closed,
+    but the period's P&L changes; the tracker publishes the corrected `closed` (more fills known, though its fill is
+    older) and the performance totals keep that one."""
+    filters = {"BTCUSDT": SymbolFilters("BTCUSDT", step_size=D("0.00001"), min_qty=D("0.00001"),
+                                        min_notional=D("5"), base_asset="BTC", quote_asset="USDT")}  # fmt: skip
+    tracker_bus = InMemoryBus()
+    await tracker_bus.connect()
+    tracker = PositionTracker(tracker_bus, InMemoryTrackerStore(), StaticFilters(filters), FixedClock(T0))
+    s = Setup()
+    await s.bus.connect()
+    day = T0 + 1000
+    for report_ in (
+        trade_report(1, "BUY", 11, "1", "100", day),
+        trade_report(3, "SELL", 14, "1", "120", day + 10 * DAY),  # closed: +20
+        trade_report(2, "SELL", 12, "0.5", "110", day + 5 * DAY),  # learnt late, sorted before the close
+    ):
+        await tracker.on_report(report_)
+    closes = [e for e in tracker_bus.published if isinstance(e, PositionChanged) and e.change == "closed"]
+    assert len(closes) == 2 and closes[1].fills_known > closes[0].fills_known
+    assert closes[1].ts_event_ms < closes[0].ts_event_ms  # the correction's fill is the older one
+    for event in reversed([e for e in tracker_bus.published if isinstance(e, PositionChanged)]):
+        await s.service.on_event(event)  # any order
+    book = (await s.store.book("edge70")).all_time.real
+    assert (book.closed, book.pnl_sum) == (1, closes[1].period_realised_pnl)
+    assert closes[1].period_realised_pnl == D("0.5") * 10 + D("0.5") * 20  # the sell at 120 matched only 0.5 held
