@@ -332,11 +332,15 @@ class SpotExecutor:
         try:
             balance = (await self.account.balances()).get(record.base_asset)
             own = await self._own_quantity(record)
+            price = (await self.account.prices([record.symbol])).get(record.symbol)
         except ExchangeUnavailable as exc:
-            return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, f"balances unavailable: {exc}", record)
+            return Outcome(TradeStatus.EXCHANGE_UNAVAILABLE, f"balances or price unavailable: {exc}", record)
+        if not price:  # without a price "too small to sell" cannot be told from "worth selling": never close blind
+            return Outcome(
+                TradeStatus.EXCHANGE_UNAVAILABLE, f"no price for {record.symbol}", record, retry_allowed=True
+            )
         qty = filters.quantity_down(min(balance.free if balance else ZERO, own))
-        price = (await self.account.prices([record.symbol])).get(record.symbol, ZERO)
-        if qty <= 0 or filters.violations(qty, price or Decimal(1), OrderKind.MARKET):
+        if qty <= 0 or filters.violations(qty, price, OrderKind.MARKET):
             record.state, record.closed_ms = TradeState.CLOSED, self.clock.now_ms()
             await self.store.save(record)
             return Outcome(TradeStatus.CLOSED, f"nothing left to sell ({qty} {record.base_asset})", record)
