@@ -240,7 +240,13 @@ async def run_year(
         assert all(c.mismatch_count == 0 for c in seen["PositionsChecked"])
 
         # edge performance: every closed position counted once, with the realised P&L of its holding period
-        closed_events = {e.event_id: e for e in seen["PositionChanged"] if e.change == "closed"}
+        # one close per holding period: a late fill (e.g. redelivered after the SIGKILL) may publish a corrected
+        # close of the same period, which replaces the first (the one knowing more fills wins)
+        closed_events: dict[tuple, PositionChanged] = {}
+        for e in (e for e in seen["PositionChanged"] if e.change == "closed"):
+            period = (e.base_asset, e.edge, e.opened_at_ms)
+            if period not in closed_events or e.fills_known > closed_events[period].fills_known:
+                closed_events[period] = e
         closed_periods = sum((e.period_realised_pnl for e in closed_events.values()), ZERO)
         deadline = time.monotonic() + 30
         while (counted := await performance_totals(redis_url))[0] != len(closed_events):
