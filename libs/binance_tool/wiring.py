@@ -85,11 +85,15 @@ async def connect_adapters(
     return adapters
 
 
-async def spot_exchange(settings: Any) -> BinanceSpot:
-    """The spot execution + account adapter for `settings` (an ExchangeSettings): simulator, testnet or Binance."""
+async def spot_exchange(settings: Any, closers: Closers | None = None) -> BinanceSpot:
+    """The spot execution + account adapter for `settings` (an ExchangeSettings): simulator, testnet or Binance;
+    closed with the composition root's `closers` when given."""
     from binance_tool.exchange.binance_execution import BinanceSpot as _BinanceSpot
 
-    return _BinanceSpot(settings)
+    exchange = _BinanceSpot(settings)
+    if closers is not None:
+        closers.add(exchange.close)
+    return exchange
 
 
 class Closers:

@@ -66,9 +66,7 @@ async def build(
         assert redis is not None
         positions = TrackerPositions(redis, settings.performance_account)
     if exchange is None:
-        spot = await wiring.spot_exchange(settings)
-        closers.add(spot.close)
-        exchange = spot
+        exchange = await wiring.spot_exchange(settings, closers)
     clock = clock or SystemClock()
     account = settings.performance_account
     edges = EdgePerformanceService(bus, store, clock, account)

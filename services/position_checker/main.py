@@ -55,8 +55,7 @@ async def build(
     need_redis = positions is None or open_store is None
     bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=need_redis)
     if exchange is None:
-        spot = await wiring.spot_exchange(settings)
-        closers.add(spot.close)
+        spot = await wiring.spot_exchange(settings, closers)
         exchange = (spot, spot)
     if positions is None:
         assert redis is not None

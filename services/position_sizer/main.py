@@ -58,9 +58,7 @@ async def build(
         batch_window_s=0.0,  # a signal waits for nothing
     )
     if account is None:
-        exchange = await wiring.spot_exchange(settings)
-        closers.add(exchange.close)
-        account = exchange
+        account = await wiring.spot_exchange(settings, closers)
     if tas is None:
         if settings.tas_token is None:
             raise RuntimeError("TAS_TOKEN is required (the TAS 'sizer' role token)")

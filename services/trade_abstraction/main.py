@@ -50,8 +50,7 @@ async def build(
     if declare:
         await bus.declare()
     if execution is None or account is None:
-        exchange = await wiring.spot_exchange(settings)
-        closers.add(exchange.close)
+        exchange = await wiring.spot_exchange(settings, closers)
         execution, account = execution or exchange, account or exchange
     clock = clock or SystemClock()
     executor = SpotExecutor(
