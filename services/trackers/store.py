@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
@@ -87,14 +87,29 @@ class FillApplied:
     new: bool
 
 
-def refold(head: PositionHead, fill: PositionFill, known: list[PositionFill]) -> Position:
-    """The head's position with a new fill that does not follow every known fill: a refold of the whole set."""
-    return position_from_fills([*known, fill], head.filters, head.prices, edge=head.edge)
+def already_known(head: PositionHead, known: str | bytes, fill: PositionFill, event: str | bytes | None) -> FillApplied:
+    """The fill's trade id is stored: nothing changes, its stored event is returned (FillConflict when the stored
+    fill has other contents)."""
+    stored = fill_from_json(known)
+    if stored != fill:
+        raise FillConflict(f"trade {fill.trade_id}: two different fills ({stored} vs {fill})")
+    decoded = None if event is None else PositionChanged.model_validate_json(event)
+    return FillApplied(head.position, head.position, decoded, new=False)
 
 
-def check_known(known: PositionFill, fill: PositionFill) -> None:
-    if known != fill:
-        raise FillConflict(f"trade {fill.trade_id}: two different fills ({known} vs {fill})")
+def with_new_fill(
+    head: PositionHead, fill: PositionFill, decide: DecideEvent, known: list[PositionFill]
+) -> tuple[PositionHead, FillApplied]:
+    """The head with a new fill and what that did: one step when the fill follows every fill folded so far, else a
+    refold of `known` (every stored fill; only read then — callers pass [] for a fill that `follows`)."""
+    before = head.position if head.position.fill_count else None
+    late = not follows(head.position, fill)
+    if late:
+        after = position_from_fills([*known, fill], head.filters, head.prices, edge=head.edge)
+    else:
+        after = fold_fill(head.position, fill, head.filters, head.prices)
+    event = decide(before, after, late)
+    return replace(head, position=after), FillApplied(before, after, event, new=True)
 
 
 def encode_order(order: TrackedOrder) -> str:
@@ -160,26 +175,16 @@ class InMemoryTrackerStore:
         head = PositionHead.new(key, filters) if raw is None else PositionHead.from_json(raw)
         tid = str(fill.trade_id)
         if tid in fills:
-            check_known(fill_from_json(fills[tid]), fill)
-            ev = events.get(tid)
-            event = None if ev is None else PositionChanged.model_validate_json(ev)
-            return FillApplied(head.position, head.position, event, new=False)
-        before = head.position if head.position.fill_count else None
-        late = not follows(head.position, fill)
-        if not late:
-            after = fold_fill(head.position, fill, head.filters, head.prices)
-        else:
-            after = refold(head, fill, [fill_from_json(f) for f in fills.values()])
-        event = decide(before, after, late)
-        self.data[position_key(key)] = PositionHead(
-            head.account, head.base_asset, head.edge, head.filters, after, head.prices
-        ).to_json()
+            return already_known(head, fills[tid], fill, events.get(tid))
+        known = [] if follows(head.position, fill) else [fill_from_json(f) for f in fills.values()]
+        new_head, applied = with_new_fill(head, fill, decide, known)
+        self.data[position_key(key)] = new_head.to_json()
         fills[tid] = fill_to_json(fill)
-        if event is not None:
-            events[tid] = event.model_dump_json()
+        if applied.event is not None:
+            events[tid] = applied.event.model_dump_json()
         self.sets.setdefault(positions_index_key(key.account), set()).add(position_member(key))
         self.writes += 1
-        return FillApplied(before, after, event, new=True)
+        return applied
 
     async def order(self, account: str, symbol: str, order_id: int) -> TrackedOrder | None:
         raw = self.data.get(order_key(account, symbol, order_id))
@@ -270,22 +275,17 @@ class RedisTrackerStore:
             raw = _text(raw_head)
             head = PositionHead.from_json(raw) if raw else PositionHead.new(key, filters)
             if raw_known is not None:
-                check_known(fill_from_json(raw_known), fill)
-                ev = await self._r.hget(events_key, tid)
-                event = None if ev is None else PositionChanged.model_validate_json(ev)
-                return FillApplied(head.position, head.position, event, new=False)
-            before = head.position if head.position.fill_count else None
-            late = not follows(head.position, fill)
-            if not late:
-                after = fold_fill(head.position, fill, head.filters, head.prices)
-            else:
-                after = refold(head, fill, [fill_from_json(f) for f in (await self._r.hgetall(fills_key)).values()])
-            event = decide(before, after, late)
-            new_head = PositionHead(head.account, head.base_asset, head.edge, head.filters, after, head.prices)
-            args = [raw, new_head.to_json(), position_member(key), tid, fill_to_json(fill),
-                    "" if event is None else event.model_dump_json()]  # fmt: skip
+                return already_known(head, raw_known, fill, await self._r.hget(events_key, tid))
+            known = (
+                []
+                if follows(head.position, fill)
+                else [fill_from_json(f) for f in (await self._r.hgetall(fills_key)).values()]
+            )
+            new_head, applied = with_new_fill(head, fill, decide, known)
+            event = "" if applied.event is None else applied.event.model_dump_json()
+            args = [raw, new_head.to_json(), position_member(key), tid, fill_to_json(fill), event]
             if await self._cas(keys=[head_key, positions_index_key(key.account), fills_key, events_key], args=args):
-                return FillApplied(before, after, event, new=True)
+                return applied
             self.conflicts += 1
         raise ContentionError(f"{head_key}: {self._max_attempts} conflicting concurrent updates in a row")
 
