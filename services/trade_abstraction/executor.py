@@ -228,6 +228,19 @@ class SpotExecutor:
             record.exit_qty += stop.executed_qty
             record.exit_quote += stop.cummulative_quote_qty
 
+    async def _drop_stop(self, record: TradeRecord) -> OrderState | None:
+        """Cancel the trade's stop; what it sold before — a partial fill, or all of it when it filled before the
+        cancel arrived — counts as an exit.  Returns the cancelled order (None when the exchange no longer had it
+        open)."""
+        assert record.stop_client_id is not None
+        cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
+        if cancelled.order is not None:
+            self._count_stop_fill(record, cancelled.order)
+        elif cancelled.outcome is OrderOutcome.REJECTED:
+            self._count_stop_fill(record, await self._safe_get(record.symbol, record.stop_client_id))
+        record.stop_client_id, record.stop_qty = None, ZERO
+        return cancelled.order
+
     async def _own_quantity(self, record: TradeRecord) -> Decimal:
         """What this trade holds: the entry's executed quantity less the commission its trades paid in the base
         asset (read from `myTrades`), less what was sold.  The balance may hold more (another edge, a manual buy,
@@ -269,13 +282,8 @@ class SpotExecutor:
             return Outcome(TradeStatus.ENTERED, record.note, record)
         orders: list[OrderSummary] = []
         if record.stop_client_id is not None:
-            cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
-            if cancelled.order is not None:
-                orders.append(summary("replaced-stop", cancelled.order))
-                self._count_stop_fill(record, cancelled.order)
-            elif cancelled.outcome is OrderOutcome.REJECTED:  # it filled meanwhile: what it sold is gone
-                self._count_stop_fill(record, await self._safe_get(record.symbol, record.stop_client_id))
-            record.stop_client_id, record.stop_qty = None, ZERO
+            if (replaced := await self._drop_stop(record)) is not None:
+                orders.append(summary("replaced-stop", replaced))
             own = await self._own_quantity(record)
             target = filters.quantity_down(min(own, held))
             if target <= 0 or filters.violations(target, limit):
@@ -376,14 +384,8 @@ class SpotExecutor:
             if record is None:
                 return Outcome(TradeStatus.NOT_FOUND, f"no {req.edge} position on {req.symbol}")
             orders: list[OrderSummary] = []
-            if record.stop_client_id is not None:
-                cancelled = await self.ex.cancel_order(record.symbol, record.stop_client_id)
-                if cancelled.order is not None:
-                    orders.append(summary("cancelled-stop", cancelled.order))
-                    self._count_stop_fill(record, cancelled.order)  # a partial fill before the cancel
-                elif cancelled.outcome is OrderOutcome.REJECTED:
-                    self._count_stop_fill(record, await self._safe_get(record.symbol, record.stop_client_id))
-                record.stop_client_id, record.stop_qty = None, ZERO
+            if record.stop_client_id is not None and (cancelled := await self._drop_stop(record)) is not None:
+                orders.append(summary("cancelled-stop", cancelled))
             sold = await self._sell_all(record, filters, "exit")
             if sold.status is not TradeStatus.CLOSED and record.executed_qty > record.exit_qty:
                 settings = self.table[req.edge]
