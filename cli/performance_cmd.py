@@ -4,7 +4,6 @@ service keeps them in Redis.  Settings from the environment / `.env` (REDIS_URL,
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.portfolio_cmd import _load_env
+from cli.portfolio_cmd import _load_env, _read_redis
+from cli.portfolio_cmd import _price as _num
 
 if TYPE_CHECKING:
     from binance_tool.events.performance import EdgeTotals, ResultTotals
@@ -36,10 +36,6 @@ def _avg(r: ResultTotals) -> str:
 
 def _day(ms: int | None) -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
-
-
-def _num(d: Decimal | None) -> str:
-    return "—" if d is None else format(d.normalize(), ",f")
 
 
 def _totals_row(period: str, t: EdgeTotals) -> list[str]:
@@ -107,7 +103,6 @@ def performance(
     """Per-edge realised results: closed positions, and signal trades entered or not (with the reasons)."""
     _load_env(env_file)
     from redis.asyncio import Redis
-    from redis.exceptions import RedisError
 
     from binance_tool.config import SettingsError, load_settings
     from services.performance import queries
@@ -119,20 +114,12 @@ def performance(
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
 
-    async def read() -> list[EdgeView]:
-        redis = Redis.from_url(settings.redis_url.get_secret_value())
-        try:
-            prefix = settings.performance_key_prefix
-            names = [edge] if edge else await queries.edges(redis, prefix)
-            return [await queries.edge_view(redis, name, prefix) for name in names]
-        finally:
-            await redis.aclose()
+    async def read(redis: Redis) -> list[EdgeView]:
+        prefix = settings.performance_key_prefix
+        names = [edge] if edge else await queries.edges(redis, prefix)
+        return [await queries.edge_view(redis, name, prefix) for name in names]
 
-    try:
-        views = asyncio.run(read())
-    except RedisError as exc:
-        err.print(f"[red]error:[/red] Redis did not answer: {exc!r}")
-        raise typer.Exit(1) from None
+    views = _read_redis(read, settings.redis_url.get_secret_value())
     console = Console()
     if not any(v.book.all_time.signals.closed or v.book.all_time.real.closed or v.signal_trades for v in views):
         console.print("no edge results yet")

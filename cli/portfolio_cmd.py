@@ -59,12 +59,12 @@ def _when(ms: int) -> str:
     return "—" if not ms else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _read_redis(read):  # type: ignore[no-untyped-def]
-    """Run `read(redis)` against REDIS_URL; an unreachable Redis is a clear error (exit 1)."""
+def _read_redis(read, url: str | None = None):  # type: ignore[no-untyped-def]
+    """Run `read(redis)` against `url` (default REDIS_URL); an unreachable Redis is a clear error (exit 1)."""
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    url = _redis_url()
+    url = url or _redis_url()
 
     async def run():  # type: ignore[no-untyped-def]
         redis = Redis.from_url(url)
