@@ -55,8 +55,7 @@ async def build(
     need_redis = store is None or portfolio_store is None
     bus, redis = await wiring.redis_and_bus(settings, SERVICE, closers, bus=bus, need_redis=need_redis)
     if filters is None or prices is None:
-        exchange = await wiring.spot_exchange(settings)
-        closers.add(exchange.close)
+        exchange = await wiring.spot_exchange(settings, closers)
         filters = filters or ExchangeFilters(exchange, settings.trackers_filters_refresh_s)
         prices = prices or exchange
         commission_prices = commission_prices or TickerCommissionPrices(exchange)
